@@ -1,0 +1,18 @@
+// bindings/bindings.hpp: the binding's areas, each defined in its own file.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <serendip/fwd.hpp>
+
+#include <nanobind/nanobind.h>
+
+namespace serendip::binding {
+
+/// LoopBridge, Waiter and BlockingWaiter (bridge.cpp).
+void bind_bridge(nanobind::module_& m);
+/// The core bridge behind a Python `_core.LoopBridge` object (bridge.cpp).
+LoopBridgePtr bridge_of(nanobind::handle bridge);
+/// Mesh, AgentRef and Envelope (mesh.cpp).
+void bind_mesh(nanobind::module_& m);
+
+}  // namespace serendip::binding

@@ -1,0 +1,102 @@
+// bindings/bridge.cpp: LoopBridge, Waiter and BlockingWaiter for Python.
+// SPDX-License-Identifier: Apache-2.0
+#include "bindings.hpp"
+#include "py_payload.hpp"
+
+#include <serendip/loop_bridge.hpp>
+#include <serendip/waiter.hpp>
+
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+
+#include <chrono>
+
+namespace serendip::binding {
+
+namespace {
+
+// Owns the Python side's reference to a bridge. Closing it here, with the GIL held, is what
+// guarantees that queued items carrying PyRefs die under the GIL: after close, posts from
+// other threads drop their items where they are posted, and those carry no Python objects.
+struct BridgeHandle {
+  LoopBridgePtr bridge = std::make_shared<LoopBridge>();
+  ~BridgeHandle() { bridge->close(); }
+};
+
+nb::tuple outcome_tuple(Outcome& o) {
+  return nb::make_tuple(static_cast<int>(o.status), from_payload(o.payload), o.error_type,
+                        o.error_message);
+}
+
+// One tuple per item; the loop's drain dispatches on the first element (0 ready,
+// 1 completion, 2 abandon). Runs on the loop thread with the GIL held.
+nb::list drain(BridgeHandle& h) {
+  std::vector<BridgeItem> items = h.bridge->drain();
+  nb::list out;
+  for (auto& item : items) {
+    switch (item.kind) {
+      case BridgeItem::Kind::ready:
+        out.append(nb::make_tuple(0, item.agent));
+        break;
+      case BridgeItem::Kind::completion:
+        out.append(nb::make_tuple(1, item.key, outcome_tuple(item.outcome)));
+        break;
+      case BridgeItem::Kind::abandon:
+        out.append(nb::make_tuple(2, item.agent, item.key));
+        break;
+    }
+  }
+  return out;
+}
+
+Deadline deadline_after(double seconds) {
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                            std::chrono::duration<double>(seconds));
+}
+
+}  // namespace
+
+void bind_bridge(nb::module_& m) {
+  nb::class_<Waiter>(m, "Waiter", "Hears the end of one request or wait. Opaque.");
+
+  nb::class_<BlockingWaiter, Waiter>(m, "BlockingWaiter",
+                                     "A waiter for a thread that blocks (the *_sync calls).")
+      .def(nb::new_([] { return std::make_shared<BlockingWaiter>(); }))
+      .def(
+          "wait",
+          [](BlockingWaiter& w, double seconds) {
+            Deadline until = deadline_after(seconds);
+            nb::gil_scoped_release release;
+            return w.wait_until(until);
+          },
+          nb::arg("seconds"),
+          "Blocks up to `seconds` with the GIL released; True once completed.")
+      .def("done", &BlockingWaiter::done)
+      .def(
+          "result",
+          [](BlockingWaiter& w) {
+            Outcome o = w.take();
+            return outcome_tuple(o);
+          },
+          nb::sig("def result(self) -> tuple[int, object, str, str]"),
+          "(status, payload, error_type, error_message). Only after wait() returned True.");
+
+  nb::class_<BridgeHandle>(m, "LoopBridge",
+                           "The native side of one event loop: a ready queue and an eventfd.")
+      .def(nb::init<>())
+      .def_prop_ro("fd", [](BridgeHandle& h) { return h.bridge->fd(); })
+      .def("drain", &drain, nb::sig("def drain(self) -> list[tuple[typing.Any, ...]]"),
+           "Takes every queued item. Loop thread only.")
+      .def(
+          "waiter",
+          [](BridgeHandle& h, std::uint64_t token) { return h.bridge->make_waiter(token); },
+          nb::arg("token"), "A waiter that completes as item (1, token, outcome).")
+      .def(
+          "close", [](BridgeHandle& h) { h.bridge->close(); },
+          "Refuses further items and drops the queued ones.")
+      .def_prop_ro("closed", [](BridgeHandle& h) { return h.bridge->closed(); });
+}
+
+LoopBridgePtr bridge_of(nb::handle handle) { return nb::cast<BridgeHandle&>(handle).bridge; }
+
+}  // namespace serendip::binding

@@ -1,0 +1,58 @@
+// bindings/module.cpp: the serendip._core extension module: payload conversion and errors.
+// SPDX-License-Identifier: Apache-2.0
+#include "bindings.hpp"
+#include "py_payload.hpp"
+
+#include <serendip/errors.hpp>
+#include <serendip/loop_bridge.hpp>
+
+#include <string>
+
+namespace serendip::binding {
+
+Payload to_payload(const AgentCellPtr& target, nb::handle obj) {
+  if (dynamic_cast<LoopBridge*>(&target->home()) != nullptr) return Payload(PyRef(obj));
+  if (nb::isinstance<nb::str>(obj)) return Payload(std::string(nb::borrow<nb::str>(obj).c_str()));
+  if (nb::isinstance<nb::bytes>(obj)) {
+    auto b = nb::borrow<nb::bytes>(obj);
+    return Payload(std::string(b.c_str(), b.size()));
+  }
+  throw nb::type_error(("native agent '" + target->name() +
+                        "' accepts only str or bytes payloads, not " +
+                        nb::inst_name(obj).c_str())
+                           .c_str());
+}
+
+nb::object from_payload(const Payload& payload) {
+  if (!payload.has_value()) return nb::none();
+  if (const auto* ref = payload.get<PyRef>()) return ref->object();
+  if (const auto* s = payload.get<std::string>()) return nb::str(s->data(), s->size());
+  throw nb::type_error("a native payload of a type Python cannot read");
+}
+
+// Errors are defined in Python (serendip._errors) so they carry Python-side context; the
+// translator looks them up only when one is raised.
+static void raise_mesh_error(const char* name, const char* what) {
+  nb::object cls = nb::module_::import_("serendip._errors").attr(name);
+  PyErr_SetString(cls.ptr(), what);
+}
+
+}  // namespace serendip::binding
+
+NB_MODULE(_core, m) {
+  using namespace serendip::binding;
+  m.doc() = "serendip's native engine. Private: import from `serendip` instead.";
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const serendip::DuplicateAgent& e) {
+      raise_mesh_error("DuplicateAgent", e.what());
+    } catch (const serendip::AgentNotFound& e) {
+      raise_mesh_error("AgentNotFound", e.what());
+    } catch (const serendip::MeshClosed& e) {
+      raise_mesh_error("MeshClosed", e.what());
+    }
+  });
+  bind_bridge(m);
+  bind_mesh(m);
+}

@@ -1,0 +1,56 @@
+// include/serendip/envelope.hpp: the unit the mesh routes, with its addressing and deadline.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <serendip/fwd.hpp>
+#include <serendip/payload.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace serendip {
+
+/// What an envelope is for; it decides how the receiver answers it.
+enum class Kind : std::uint8_t {
+  tell,       ///< one-way; the handler's result is discarded
+  request,    ///< the handler's result (or failure) resolves `request_id`
+  reply,      ///< a result delivered into a native agent's mailbox to resume a coroutine
+  error,      ///< a failure delivered like `reply`
+  broadcast,  ///< one-way copy sent to every agent
+  publish,    ///< one-way copy sent to a topic's subscribers
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+/// One message. Plain data: every field is set by the sender before routing and read by the
+/// receiver after popping; the mailbox that carries it is the only synchronisation needed.
+/// Owned by exactly one party at a time through EnvelopePtr (sender, mailbox, receiver).
+struct Envelope {
+  MessageId id = 0;
+  Kind kind = Kind::tell;
+  /// For `request`: the entry in the RequestTable to resolve. For `reply`/`error`: the request
+  /// this answers.
+  RequestId request_id = 0;
+  std::string sender;  ///< empty when sent from outside any agent
+  std::string target;
+  Deadline deadline = Deadline::max();
+  Headers headers;
+  Payload payload;
+
+ private:
+  friend class Mailbox;
+  Envelope* next_ = nullptr;  // intrusive link, owned by the Mailbox while queued
+};
+
+/// Allocates an envelope (one allocation; small payloads live inside it).
+/// @relates Envelope
+inline EnvelopePtr make_envelope(Kind kind, std::string target, Payload payload) {
+  auto env = std::make_unique<Envelope>();
+  env->kind = kind;
+  env->target = std::move(target);
+  env->payload = std::move(payload);
+  return env;
+}
+
+}  // namespace serendip

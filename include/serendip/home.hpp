@@ -1,0 +1,25 @@
+// include/serendip/home.hpp: where an agent runs when its mailbox has work.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <serendip/fwd.hpp>
+
+namespace serendip {
+
+/// The executor an agent belongs to: the native Scheduler for native agents, a LoopBridge
+/// (an asyncio loop) for foreign ones. The mesh calls `schedule` exactly once per idle->armed
+/// transition of the agent's mailbox.
+class Home {
+ public:
+  virtual ~Home() = default;
+
+  /// Arranges for `agent` to be run: it will pop its mailbox until a pop comes back empty.
+  /// Thread-safe; must not block and must not run the agent inline.
+  virtual void schedule(const AgentCellPtr& agent) = 0;
+
+  /// Tells the agent's executor that nobody waits any more for `request` (cancelled or
+  /// expired), so a handler still working on it may be cancelled. Thread-safe; best effort.
+  virtual void abandon(const AgentCellPtr& agent, RequestId request) = 0;
+};
+
+}  // namespace serendip

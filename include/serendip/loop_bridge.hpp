@@ -1,0 +1,78 @@
+// include/serendip/loop_bridge.hpp: the native side of one event loop: a ready queue and a wake fd.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <serendip/fwd.hpp>
+#include <serendip/home.hpp>
+#include <serendip/outcome.hpp>
+#include <serendip/waiter.hpp>
+
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace serendip {
+
+/// One unit of work for the loop: an agent to run, a wait to complete, or a request to abandon.
+struct BridgeItem {
+  enum class Kind : std::uint8_t { ready, completion, abandon };
+  Kind kind;
+  AgentId agent = 0;      ///< for `ready` and `abandon`
+  std::uint64_t key = 0;  ///< for `completion`: the waiter's token; for `abandon`: the request id
+  Outcome outcome;        ///< for `completion`
+};
+
+/// Connects threads that produce work for an event loop to that loop, without ever running
+/// code on it: producers append to a queue, and the loop drains the queue when its fd is
+/// readable (the loop registers `fd()` with its reader mechanism).
+///
+/// Cost: one eventfd write per idle->armed transition of the bridge, not per item; one drain
+/// takes the whole batch with one lock.
+///
+/// Members: `items_`, `armed_`, `closed_` are guarded by `mutex_`; `fd_` is written once at
+/// construction and closed by the destructor only.
+class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBridge> {
+ public:
+  /// Creates the eventfd. Throws std::system_error when the OS refuses.
+  LoopBridge();
+  ~LoopBridge() override;
+  LoopBridge(const LoopBridge&) = delete;
+  LoopBridge& operator=(const LoopBridge&) = delete;
+
+  /// The fd the loop watches for readability. Valid until destruction.
+  int fd() const noexcept { return fd_; }
+
+  /// Queues `ready` for `agent`. Thread-safe.
+  void schedule(const AgentCellPtr& agent) override;
+  /// Queues `abandon` for `agent`. Thread-safe.
+  void abandon(const AgentCellPtr& agent, RequestId request) override;
+
+  /// Queues a `completion` item. Thread-safe.
+  void post_completion(std::uint64_t token, Outcome&& outcome);
+
+  /// A waiter that, when completed, queues a `completion` item carrying `token`; it holds the
+  /// bridge weakly, so a wait that outlives its loop is dropped. Thread-safe.
+  /// Thread-safe. One allocation.
+  WaiterPtr make_waiter(std::uint64_t token);
+
+  /// Takes every queued item and re-arms the wake; the loop calls this when `fd()` is readable
+  /// (a spurious call returns nothing). Loop thread only.
+  std::vector<BridgeItem> drain();
+
+  /// Refuses further items (they are dropped where they are posted) and hands back what was
+  /// queued. Idempotent. Thread-safe.
+  std::vector<BridgeItem> close();
+
+  bool closed() const;
+
+ private:
+  void post(BridgeItem&& item);
+
+  int fd_ = -1;
+  mutable std::mutex mutex_;
+  std::vector<BridgeItem> items_;  // guarded by mutex_
+  bool armed_ = false;             // guarded by mutex_: true from the fd write until the drain
+  bool closed_ = false;            // guarded by mutex_
+};
+
+}  // namespace serendip

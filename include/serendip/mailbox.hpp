@@ -1,0 +1,86 @@
+// include/serendip/mailbox.hpp: a bounded multi-producer, single-consumer queue of envelopes.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <serendip/envelope.hpp>
+#include <serendip/push_result.hpp>
+#include <serendip/waiter.hpp>
+
+#include <cstddef>
+#include <mutex>
+#include <vector>
+
+namespace serendip {
+
+/// An agent's inbox. Two lanes: `urgent` (replies that resume a suspended native handler; never
+/// refused for capacity, always popped first) and `normal` (everything else; bounded).
+///
+/// Scheduling contract: the mailbox is either idle or scheduled. A push into an idle mailbox
+/// returns `armed` and makes it scheduled; a pop that finds nothing it may return makes it idle
+/// again. So exactly one party schedules the owner per idle->scheduled transition, and the owner
+/// keeps popping until a pop comes back empty.
+///
+/// Locking: one mutex guards both lanes, the counters and the space waiters; it is a leaf lock
+/// (no callback runs under it). Cost: one uncontended lock per push and per pop call; pop_batch
+/// amortises it over a batch.
+class Mailbox {
+ public:
+  /// @param capacity bound of the normal lane, at least 1.
+  explicit Mailbox(std::size_t capacity);
+  ~Mailbox();
+  Mailbox(const Mailbox&) = delete;
+  Mailbox& operator=(const Mailbox&) = delete;
+
+  /// Queues `env` in the normal lane. On `full` and `closed`, `env` is left with the caller.
+  /// Thread-safe.
+  PushResult push(EnvelopePtr& env);
+
+  /// Queues `env` in the urgent lane, ignoring capacity. On `closed`, `env` is left with the
+  /// caller. Thread-safe.
+  PushResult push_urgent(EnvelopePtr& env);
+
+  /// The next envelope (urgent first), or null. Normal envelopes are taken only when
+  /// `take_normal`; a null result makes the mailbox idle.
+  /// Owner only: the one consumer currently running this agent.
+  EnvelopePtr pop(bool take_normal = true);
+
+  /// Pops up to `max` envelopes (urgent first) into `out`; returns how many. Zero makes the
+  /// mailbox idle. Owner only.
+  std::size_t pop_batch(std::vector<EnvelopePtr>& out, std::size_t max);
+
+  /// Registers `waiter` to be completed (status ok) the next time a pop frees space, or
+  /// (status closed) when the mailbox closes. Returns false without registering when there
+  /// is space now or the mailbox is closed; the caller then retries its push. Thread-safe.
+  bool wait_for_space(WaiterPtr waiter);
+
+  /// Refuses all further pushes, completes space waiters with `closed`, and hands back what
+  /// was queued (urgent lane first). Idempotent. Thread-safe.
+  std::vector<EnvelopePtr> close();
+
+  /// Envelopes queued in the normal lane. Thread-safe; a snapshot.
+  std::size_t size() const;
+  std::size_t capacity() const noexcept { return capacity_; }
+  bool closed() const;
+
+ private:
+  struct Lane {
+    Envelope* head = nullptr;
+    Envelope* tail = nullptr;
+    void append(Envelope* e) noexcept;
+    Envelope* take_front() noexcept;
+  };
+
+  EnvelopePtr pop_locked(bool take_normal);
+  std::vector<WaiterPtr> take_space_waiters_locked();
+
+  const std::size_t capacity_;
+  mutable std::mutex mutex_;
+  Lane urgent_;                           // guarded by mutex_
+  Lane normal_;                           // guarded by mutex_
+  std::size_t normal_size_ = 0;           // guarded by mutex_
+  bool scheduled_ = false;                // guarded by mutex_
+  bool closed_ = false;                   // guarded by mutex_
+  std::vector<WaiterPtr> space_waiters_;  // guarded by mutex_
+};
+
+}  // namespace serendip

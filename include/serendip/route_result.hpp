@@ -1,0 +1,17 @@
+// include/serendip/route_result.hpp: what routing an envelope did.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+
+namespace serendip {
+
+/// The result of Router::route. Only `delivered` takes the envelope.
+enum class RouteResult : std::uint8_t {
+  delivered,  ///< queued in the target's mailbox (or handed to the transport)
+  full,       ///< the target's mailbox is at capacity
+  closed,     ///< the target (or the mesh) is closed
+  not_found,  ///< no agent of that name
+};
+
+}  // namespace serendip

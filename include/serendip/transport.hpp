@@ -1,0 +1,20 @@
+// include/serendip/transport.hpp: the seam where a network transport plugs into routing.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <serendip/fwd.hpp>
+#include <serendip/route_result.hpp>
+
+namespace serendip {
+
+/// Carries envelopes to agents that are not registered locally (for example over NATS).
+/// The Router asks it only after a local lookup fails.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  /// Takes `env` on success; on any other result leaves it with the caller. Thread-safe;
+  /// must not block.
+  virtual RouteResult send(EnvelopePtr& env) = 0;
+};
+
+}  // namespace serendip

@@ -1,0 +1,40 @@
+"""serendip: an agent mesh with a C++20 engine.
+
+Agents have names and bounded mailboxes; the mesh routes messages to them by name. A Python
+agent's ``on_message`` may be a plain function or an ``async def``; every mesh operation can
+be awaited or called through its ``*_sync`` twin from plain code.
+
+This module is the only one users import. Layout: ``_core`` is the native engine (C++ via
+nanobind); the underscore modules build the Python surface on it; this file re-exports it.
+"""
+
+from ._agent import Agent as Agent
+from ._context import Context as Context
+from ._errors import AgentNotFound as AgentNotFound
+from ._errors import DuplicateAgent as DuplicateAgent
+from ._errors import HandlerError as HandlerError
+from ._errors import MailboxFull as MailboxFull
+from ._errors import MeshClosed as MeshClosed
+from ._errors import MeshError as MeshError
+from ._errors import QueryTimeout as QueryTimeout
+from ._mesh import LocalMesh as LocalMesh
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "AgentNotFound",
+    "Context",
+    "DuplicateAgent",
+    "HandlerError",
+    "LocalMesh",
+    "MailboxFull",
+    "MeshClosed",
+    "MeshError",
+    "QueryTimeout",
+]
+
+# Tracebacks and reprs say serendip.Agent, not serendip._agent.Agent.
+for _name in __all__:
+    globals()[_name].__module__ = __name__
+del _name

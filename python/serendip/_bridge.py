@@ -1,0 +1,111 @@
+"""The Python side of a loop bridge: one per event loop, drained when its eventfd is readable.
+
+Threading rule 3 lives here: the core writes the bridge's eventfd only on the idle->armed
+transition, and ``_drain`` takes the whole batch at once with the GIL held, on the loop's own
+thread. Nothing else ever calls into a loop from another thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import weakref
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import _core
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["LoopBridge", "bridge_for", "running_bridge"]
+
+# status, payload, error type, error message: as the core reports the end of a wait.
+OutcomeTuple = tuple[int, Any, str, str]
+
+
+class Runnable(Protocol):
+    """What the bridge drives: an agent homed on this loop."""
+
+    def on_ready(self) -> None: ...
+    def abandon(self, request_id: int) -> None: ...
+
+
+class LoopBridge:
+    """Delivers native work (ready agents, completed waits, abandoned requests) to one loop.
+
+    Loop thread only, except ``core`` (thread-safe) and construction (see ``bridge_for``).
+    """
+
+    __slots__ = ("core", "loop", "runners", "_waits", "_tokens", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.core = _core.LoopBridge()
+        self.loop = loop
+        self.runners: dict[int, Runnable] = {}
+        self._waits: dict[int, asyncio.Future[OutcomeTuple]] = {}
+        self._tokens: Iterator[int] = itertools.count(1)
+        loop.add_reader(self.core.fd, self._drain)
+
+    def new_wait(self) -> tuple[asyncio.Future[OutcomeTuple], _core.Waiter, int]:
+        """A future on this loop and the native waiter that resolves it."""
+        token = next(self._tokens)
+        future: asyncio.Future[OutcomeTuple] = self.loop.create_future()
+        self._waits[token] = future
+        return future, self.core.waiter(token), token
+
+    def forget(self, token: int) -> None:
+        """Drops a wait whose future is no longer awaited (a late completion is ignored)."""
+        self._waits.pop(token, None)
+
+    def _drain(self) -> None:
+        # The hot loop of the bridge: one call per batch, so keep lookups local.
+        runners = self.runners
+        waits = self._waits
+        for item in self.core.drain():
+            kind = item[0]
+            try:
+                if kind == 0:
+                    runner = runners.get(item[1])
+                    if runner is not None:
+                        runner.on_ready()
+                elif kind == 1:
+                    future = waits.pop(item[1], None)
+                    if future is not None and not future.done():
+                        future.set_result(item[2])
+                else:
+                    runner = runners.get(item[1])
+                    if runner is not None:
+                        runner.abandon(item[2])
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # a bug must not lose the rest of the batch
+                self.loop.call_exception_handler(
+                    {"message": "serendip: error while dispatching native work", "exception": exc}
+                )
+
+    def close(self) -> None:
+        """Stops watching the fd and drops queued work. Loop thread only."""
+        self.core.close()
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self.core.fd)
+        for future in self._waits.values():
+            future.cancel()
+        self._waits.clear()
+
+
+_bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBridge] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def bridge_for(loop: asyncio.AbstractEventLoop) -> LoopBridge:
+    """The loop's bridge, created on first use. Call on the loop's thread (or before it runs)."""
+    bridge = _bridges.get(loop)
+    if bridge is None or bridge.core.closed:
+        bridge = _bridges[loop] = LoopBridge(loop)
+    return bridge
+
+
+def running_bridge() -> LoopBridge:
+    """The bridge of the loop running in this thread. Raises RuntimeError outside a loop."""
+    return bridge_for(asyncio.get_running_loop())

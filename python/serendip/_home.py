@@ -1,0 +1,65 @@
+"""The mesh-owned event loop: home of agents added where no loop is running."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from ._bridge import bridge_for
+
+__all__ = ["BackgroundLoop"]
+
+T = TypeVar("T")
+
+
+class BackgroundLoop:
+    """An asyncio loop running on a daemon thread, started at construction.
+
+    Daemon, because ``threading._shutdown`` joins non-daemon threads before exit hooks run:
+    a non-daemon loop thread would hang interpreter exit unless the user closed the mesh.
+    The mesh's exit hook stops it cleanly instead.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"serendip-{name}", daemon=True)
+        self.thread.start()
+        self._started.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        bridge_for(self.loop)  # registers the reader from the loop's own thread
+        self._started.set()
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+            bridge_for(self.loop).close()
+            self.loop.close()
+
+    def run(self, fn: Callable[[], Coroutine[Any, Any, T]], timeout: float | None) -> T:
+        """Runs ``fn()`` on the loop and blocks for its result. Not from the loop's thread."""
+        future = asyncio.run_coroutine_threadsafe(fn(), self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+
+    def stop(self, timeout: float) -> None:
+        """Stops the loop and joins its thread (bounded by ``timeout``). Any thread but its own."""
+        if self.loop.is_closed():
+            return
+        if self.thread is threading.current_thread():
+            self.loop.stop()
+            return
+        try:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        except RuntimeError:  # closed meanwhile
+            return
+        self.thread.join(timeout)

@@ -1,0 +1,462 @@
+"""LocalMesh: agents by name in one process, with async calls and their ``*_sync`` twins.
+
+Each operation is built once (``_open_request``, ``_route``) and the twins differ only in how
+they wait: the async one awaits a future resolved through the caller loop's bridge, the sync
+one blocks natively with the GIL released, in short slices so Ctrl-C is seen (rule 5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import enum
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from . import _core, _lifecycle
+from ._agent import Agent
+from ._bridge import bridge_for, running_bridge
+from ._errors import AgentNotFound, MeshClosed
+from ._home import BackgroundLoop
+from ._outcome import raise_for_route, unwrap
+from ._runner import AgentRunner
+
+__all__ = ["LocalMesh"]
+
+T = TypeVar("T")
+
+# Blocking waits wake this often to let Python run signal handlers (Ctrl-C).
+_SLICE = 0.1
+# How long close() waits for handlers on another thread's loop to stop.
+_STOP_GRACE = 5.0
+
+
+class _State(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    FORKED = "forked"
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    return asyncio._get_running_loop()
+
+
+def _block(waiter: _core.BlockingWaiter, deadline: float | None) -> bool:
+    """Waits for ``waiter`` until ``deadline`` (monotonic; None: forever). GIL released."""
+    while True:
+        slice_ = _SLICE
+        if deadline is not None:
+            slice_ = min(slice_, deadline - time.monotonic())
+            if slice_ <= 0:
+                return waiter.done()
+        if waiter.wait(slice_):
+            return True
+
+
+class LocalMesh:
+    """A mesh of agents in this process. Routes messages to agents by name.
+
+    Every operation exists as a coroutine (``await mesh.query(...)``) and as a blocking twin
+    (``mesh.query_sync(...)``) for plain scripts and other threads. A blocking twin called on
+    the very loop thread that must run its target raises RuntimeError at once (it could only
+    deadlock). In-process payloads are passed as the objects themselves: no copy, no
+    serialisation.
+
+    Close it with ``close()``/``await aclose()`` or use it as a (async) context manager;
+    a mesh still open at interpreter exit is closed by an exit hook.
+    """
+
+    def __init__(self, name: str = "local") -> None:
+        self._name = name
+        self._core = _core.Mesh()
+        self._state = _State.OPEN
+        self._runners: dict[str, AgentRunner] = {}
+        self._background: BackgroundLoop | None = None
+        self._lock = threading.Lock()  # guards _background's creation and _state changes
+        _lifecycle.track(self)
+
+    # -- agents ------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The mesh's name (for logs and reprs)."""
+        return self._name
+
+    @property
+    def agents(self) -> list[str]:
+        """Names of the registered agents."""
+        self._check_open()
+        return list(self._runners)
+
+    def add_agent(self, agent: Agent) -> Agent:
+        """Registers ``agent`` and runs its ``on_start`` hook; returns the agent.
+
+        Its home loop is the loop running in this thread, or else the mesh's background loop.
+        Outside a running loop this blocks until ``on_start`` has run; inside one, ``on_start``
+        is scheduled and messages wait for it. Raises DuplicateAgent, MeshClosed, TypeError.
+        """
+        if not isinstance(agent, Agent):
+            raise TypeError(f"add_agent expects an Agent, not {type(agent).__name__}")
+        self._check_open()
+        if getattr(agent, "_serendip_mesh", None) is not None:
+            raise ValueError(f"{agent!r} already belongs to a mesh")
+        loop = _running_loop()
+        if loop is None:
+            loop = self._background_loop().loop
+        bridge = bridge_for(loop)
+        cell = self._core.add_agent(agent.name, agent.mailbox_size, bridge.core)
+        runner = AgentRunner(self, agent, cell, bridge, contextvars.copy_context())
+        self._runners[agent.name] = runner
+        bridge.runners[cell.id] = runner
+        agent._serendip_mesh = self  # type: ignore[attr-defined]
+        if getattr(agent, "on_start", None) is None:
+            runner._started = True
+        elif loop is _running_loop():
+            loop.create_task(runner.start(), name=f"serendip:{agent.name}:start")
+        else:
+            assert self._background is not None
+            self._background.run(runner.start, None)
+        return agent
+
+    def remove_agent(self, name: str) -> Agent:
+        """Unregisters ``name``; its queued queries fail with AgentNotFound; runs ``on_stop``.
+
+        Handlers still running are cancelled. From the agent's own loop thread the stop is
+        scheduled rather than awaited. Raises AgentNotFound.
+        """
+        self._check_open()
+        runner = self._runners.pop(name, None)
+        if runner is None:
+            raise AgentNotFound(f"no agent named {name!r}")
+        self._core.remove_agent(name)
+        runner.bridge.runners.pop(runner.cell.id, None)
+        runner.agent._serendip_mesh = None  # type: ignore[attr-defined]
+        self._run_on(runner.loop, runner.stop)
+        return runner.agent
+
+    def metrics(self) -> dict[str, dict[str, int]]:
+        """Per agent: messages ``handled``, handler ``failed`` count, ``mailbox`` depth."""
+        self._check_open()
+        return {
+            name: {"handled": r.handled, "failed": r.failed, "mailbox": r.cell.size()}
+            for name, r in self._runners.items()
+        }
+
+    # -- one-way messages --------------------------------------------------------------------
+
+    async def send_to(self, target: str, payload: Any) -> None:
+        """Sends a one-way message; waits while the target's mailbox is full.
+
+        Raises AgentNotFound (at once) or MeshClosed.
+        """
+        await self._send(target, payload, None)
+
+    def send_to_sync(self, target: str, payload: Any) -> None:
+        """Blocking twin of ``send_to``: blocks (GIL released) while the mailbox is full."""
+        self._check_open()
+        self._refuse_blocking(target, "send_to_sync")
+        while True:
+            code = self._core.tell(target, payload, None)
+            if code == _core.DELIVERED:
+                return
+            if code != _core.FULL:
+                raise_for_route(code, target)
+            waiter = _core.BlockingWaiter()
+            if self._core.wait_space(target, waiter):
+                _block(waiter, None)
+
+    def send_to_nowait(self, target: str, payload: Any) -> None:
+        """Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.
+
+        Raises AgentNotFound, MailboxFull or MeshClosed.
+        """
+        try:
+            code = self._core.tell(target, payload, None)
+        except MeshClosed:
+            self._check_open()  # says why (closed, or inherited across fork)
+            raise
+        if code:
+            self._check_open()
+            raise_for_route(code, target)
+
+    async def broadcast(self, payload: Any, exclude: str | Iterable[str] | None = None) -> int:
+        """Sends ``payload`` one-way to every agent but ``exclude``; returns how many got it."""
+        reached = 0
+        for name in self._broadcast_targets(exclude):
+            try:
+                await self._send(name, payload, None)
+            except AgentNotFound:
+                continue  # removed meanwhile
+            reached += 1
+        return reached
+
+    def broadcast_sync(self, payload: Any, exclude: str | Iterable[str] | None = None) -> int:
+        """Blocking twin of ``broadcast``."""
+        reached = 0
+        for name in self._broadcast_targets(exclude):
+            try:
+                self.send_to_sync(name, payload)
+            except AgentNotFound:
+                continue
+            reached += 1
+        return reached
+
+    # -- queries -----------------------------------------------------------------------------
+
+    async def query(self, target: str, payload: Any, *, timeout: float | None = 30.0) -> Any:
+        """Asks ``target`` and returns its handler's result.
+
+        Waits for mailbox space if needed. Raises AgentNotFound (at once), QueryTimeout after
+        ``timeout`` seconds (None: no deadline), HandlerError if the handler raised, or
+        MeshClosed. Cancelling the await cancels the request, and with it the handler
+        invocation if it is a coroutine still running.
+        """
+        return await self._query(target, payload, None, timeout)
+
+    def query_sync(self, target: str, payload: Any, *, timeout: float | None = 30.0) -> Any:
+        """Blocking twin of ``query``: waits with the GIL released; Ctrl-C cancels the request.
+
+        Raises RuntimeError when called on the loop thread that runs ``target``.
+        """
+        self._check_open()
+        self._refuse_blocking(target, "query_sync")
+        waiter = _core.BlockingWaiter()
+        while True:
+            code, request_id = self._core.request(target, payload, None, timeout, waiter)
+            if code == _core.DELIVERED:
+                break
+            if code != _core.FULL:
+                raise_for_route(code, target)
+            space = _core.BlockingWaiter()
+            if self._core.wait_space(target, space):
+                _block(space, None)
+        try:
+            _block(waiter, None)  # the native deadline ends the wait
+        except BaseException:
+            self._core.cancel(request_id)
+            raise
+        return unwrap(waiter.result(), target)
+
+    # -- idleness ----------------------------------------------------------------------------
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        """Returns once every mailbox is empty and no handler runs.
+
+        Raises TimeoutError after ``timeout`` seconds, MeshClosed if the mesh closes first.
+        """
+        self._check_open()
+        bridge = running_bridge()
+        future, waiter, token = bridge.new_wait()
+        try:
+            if not self._core.wait_idle(waiter):
+                return
+            async with asyncio.timeout(timeout):
+                outcome = await future
+        finally:
+            bridge.forget(token)
+        if outcome[0] != _core.STATUS_OK:
+            raise MeshClosed("the mesh closed while waiting for it to go idle")
+
+    def wait_idle_sync(self, timeout: float | None = None) -> None:
+        """Blocking twin of ``wait_idle``. Raises RuntimeError on a thread running a home loop."""
+        self._check_open()
+        loop = _running_loop()
+        if loop is not None and any(r.loop is loop for r in self._runners.values()):
+            raise RuntimeError(
+                "wait_idle_sync() called on a loop that runs agents of this mesh would "
+                "deadlock; use 'await mesh.wait_idle()'"
+            )
+        waiter = _core.BlockingWaiter()
+        if not self._core.wait_idle(waiter):
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not _block(waiter, deadline):
+            raise TimeoutError(f"the mesh did not go idle within {timeout} s")
+        if waiter.result()[0] != _core.STATUS_OK:
+            raise MeshClosed("the mesh closed while waiting for it to go idle")
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the mesh (rule 7). Idempotent.
+
+        Refuses new work, fails every in-flight query with MeshClosed, cancels running
+        handlers and runs ``on_stop`` hooks, then stops the native threads and the background
+        loop. On the loop thread that runs agents their stop is scheduled, not awaited: prefer
+        ``await aclose()`` there.
+        """
+        if not self._begin_close():
+            return
+        for loop, runners in self._runners_by_loop().items():
+            self._run_on(loop, _stop_all(runners))
+        self._finish_close()
+
+    async def aclose(self) -> None:
+        """Async twin of ``close``: awaits the stop of handlers on this loop too."""
+        if not self._begin_close():
+            return
+        here = _running_loop()
+        for loop, runners in self._runners_by_loop().items():
+            if loop is here:
+                await _stop_all(runners)()
+            else:
+                self._run_on(loop, _stop_all(runners))
+        self._finish_close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """True once close has begun (or in a forked child)."""
+        return self._state is not _State.OPEN
+
+    def __repr__(self) -> str:
+        return f"<LocalMesh {self._name!r} {self._state.value} agents={len(self._runners)}>"
+
+    # -- internals shared by the twins and by Context ----------------------------------------
+
+    async def _send(self, target: str, payload: Any, sender: str | None) -> None:
+        self._check_open()
+        code = self._core.tell(target, payload, sender)
+        while code:
+            if code != _core.FULL:
+                self._check_open()
+                raise_for_route(code, target)
+            await self._space(target)
+            code = self._core.tell(target, payload, sender)
+
+    async def _query(
+        self, target: str, payload: Any, sender: str | None, timeout: float | None
+    ) -> Any:
+        self._check_open()
+        if sender == target and self._runners[target].agent.max_concurrency == 1:
+            raise RuntimeError(
+                f"agent {target!r} queried itself from its own handler: with "
+                "max_concurrency=1 that can only deadlock"
+            )
+        bridge = running_bridge()
+        future, waiter, token = bridge.new_wait()
+        try:
+            code, request_id = self._core.request(target, payload, sender, timeout, waiter)
+            while code:
+                if code != _core.FULL:
+                    raise_for_route(code, target)
+                await self._space(target)
+                code, request_id = self._core.request(target, payload, sender, timeout, waiter)
+            try:
+                outcome = await future
+            except asyncio.CancelledError:
+                self._core.cancel(request_id)
+                raise
+        finally:
+            bridge.forget(token)
+        return unwrap(outcome, target)
+
+    async def _space(self, target: str) -> None:
+        bridge = running_bridge()
+        future, waiter, token = bridge.new_wait()
+        try:
+            if self._core.wait_space(target, waiter):
+                await future
+        finally:
+            bridge.forget(token)
+
+    def _broadcast_targets(self, exclude: str | Iterable[str] | None) -> list[str]:
+        self._check_open()
+        skip = {exclude} if isinstance(exclude, str) else set(exclude or ())
+        return [name for name in self._core.names() if name not in skip]
+
+    def _refuse_blocking(self, target: str, what: str) -> None:
+        runner = self._runners.get(target)
+        if runner is not None and runner.loop is _running_loop():
+            raise RuntimeError(
+                f"{what}() on the loop thread that runs agent {target!r} would deadlock; "
+                f"use the async form with 'await' (or send_to_nowait)"
+            )
+
+    def _check_open(self) -> None:
+        if self._state is _State.OPEN:
+            return
+        if self._state is _State.FORKED:
+            raise MeshClosed(
+                f"mesh {self._name!r} was created in the parent process and cannot be used "
+                "after fork(); create a new mesh in the child"
+            )
+        raise MeshClosed(f"mesh {self._name!r} is closed")
+
+    def _background_loop(self) -> BackgroundLoop:
+        with self._lock:
+            if self._background is None:
+                self._background = BackgroundLoop(self._name)
+            return self._background
+
+    def _run_on(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Runs ``fn()`` on ``loop``: awaited from other threads (bounded), scheduled on it."""
+        if loop.is_closed():
+            return
+        if loop is _running_loop():
+            loop.create_task(fn())
+            return
+        if not loop.is_running():
+            return  # a user loop that stopped: nothing can run there any more
+        try:
+            asyncio.run_coroutine_threadsafe(fn(), loop).result(_STOP_GRACE)
+        except Exception:  # a hook's own failure is logged by the runner; a timeout is not fatal
+            pass
+
+    def _runners_by_loop(self) -> dict[asyncio.AbstractEventLoop, list[AgentRunner]]:
+        groups: dict[asyncio.AbstractEventLoop, list[AgentRunner]] = {}
+        for runner in self._runners.values():
+            groups.setdefault(runner.loop, []).append(runner)
+            runner.bridge.runners.pop(runner.cell.id, None)
+        return groups
+
+    def _begin_close(self) -> bool:
+        with self._lock:
+            if self._state is not _State.OPEN:
+                return False
+            self._state = _State.CLOSING
+        self._core.close()  # in-flight queries and blocked callers end with MeshClosed now
+        return True
+
+    def _finish_close(self) -> None:
+        self._core.join()
+        if self._background is not None:
+            self._background.stop(_STOP_GRACE)
+        for runner in self._runners.values():
+            runner.agent._serendip_mesh = None  # type: ignore[attr-defined]
+        self._runners.clear()
+        self._state = _State.CLOSED
+
+    def _forget_after_fork(self) -> None:
+        self._state = _State.FORKED
+        self._core.leak()
+        self._background = None
+        self._runners.clear()
+
+
+def _stop_all(runners: list[AgentRunner]) -> Callable[[], Coroutine[Any, Any, None]]:
+    async def stop() -> None:
+        await asyncio.gather(*(r.stop() for r in runners), return_exceptions=True)
+
+    return stop

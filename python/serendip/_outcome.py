@@ -1,0 +1,39 @@
+"""How the end of a request becomes a return value or an exception (shared by both twins)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from . import _core
+from ._errors import AgentNotFound, HandlerError, MailboxFull, MeshClosed, QueryTimeout
+
+__all__ = ["unwrap", "raise_for_route"]
+
+
+def unwrap(outcome: tuple[int, Any, str, str], target: str) -> Any:
+    """The reply carried by ``outcome``, or the exception its status stands for."""
+    status, payload, error_type, message = outcome
+    if status == _core.STATUS_OK:
+        return payload
+    if status == _core.STATUS_ERROR:
+        if isinstance(payload, BaseException):
+            raise HandlerError.from_exception(target, payload)
+        raise HandlerError(target, error_type or "Error", message)
+    if status == _core.STATUS_TIMEOUT:
+        raise QueryTimeout(f"no reply from agent {target!r} before the deadline")
+    if status == _core.STATUS_NOT_FOUND:
+        raise AgentNotFound(f"agent {target!r} left the mesh before answering")
+    if status == _core.STATUS_CANCELLED:
+        raise asyncio.CancelledError()
+    raise MeshClosed(message or "the mesh closed")
+
+
+def raise_for_route(code: int, target: str) -> None:
+    """Raises the error a failed routing ``code`` stands for (FULL only for ``*_nowait``)."""
+    if code == _core.NOT_FOUND:
+        raise AgentNotFound(f"no agent named {target!r}")
+    if code == _core.CLOSED:
+        raise MeshClosed("the mesh is closed")
+    if code == _core.FULL:
+        raise MailboxFull(f"the mailbox of agent {target!r} is full")

@@ -1,0 +1,98 @@
+// src/loop_bridge.cpp: the ready queue and eventfd of one event loop.
+// SPDX-License-Identifier: Apache-2.0
+#include <serendip/agent_cell.hpp>
+#include <serendip/loop_bridge.hpp>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+
+namespace serendip {
+
+namespace {
+
+// Completes a wait by queuing it on its loop; the loop resolves the waiting future.
+class BridgeWaiter final : public Waiter {
+ public:
+  BridgeWaiter(std::weak_ptr<LoopBridge> bridge, std::uint64_t token)
+      : bridge_(std::move(bridge)), token_(token) {}
+
+  void complete(Outcome&& outcome) noexcept override {
+    if (auto bridge = bridge_.lock()) bridge->post_completion(token_, std::move(outcome));
+  }
+
+ private:
+  std::weak_ptr<LoopBridge> bridge_;
+  std::uint64_t token_;
+};
+
+}  // namespace
+
+LoopBridge::LoopBridge() {
+  fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+}
+
+LoopBridge::~LoopBridge() { ::close(fd_); }
+
+void LoopBridge::post(BridgeItem&& item) {
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;  // the item (and its payload) is dropped here, by the poster
+    items_.push_back(std::move(item));
+    wake = !std::exchange(armed_, true);
+  }
+  if (wake) {
+    const std::uint64_t one = 1;
+    // EAGAIN means the counter is saturated, which still wakes the reader.
+    [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
+  }
+}
+
+void LoopBridge::schedule(const AgentCellPtr& agent) {
+  post(BridgeItem{BridgeItem::Kind::ready, agent->id(), 0, {}});
+}
+
+void LoopBridge::abandon(const AgentCellPtr& agent, RequestId request) {
+  post(BridgeItem{BridgeItem::Kind::abandon, agent->id(), request, {}});
+}
+
+void LoopBridge::post_completion(std::uint64_t token, Outcome&& outcome) {
+  post(BridgeItem{BridgeItem::Kind::completion, 0, token, std::move(outcome)});
+}
+
+WaiterPtr LoopBridge::make_waiter(std::uint64_t token) {
+  return std::make_shared<BridgeWaiter>(weak_from_this(), token);
+}
+
+std::vector<BridgeItem> LoopBridge::drain() {
+  // Read first, then take the queue: a post that lands between the two finds armed_ still
+  // true and skips its write, and its item is taken below; one that lands after finds
+  // armed_ false and writes again.
+  std::uint64_t count = 0;
+  [[maybe_unused]] auto n = ::read(fd_, &count, sizeof count);
+  std::vector<BridgeItem> out;
+  std::lock_guard lock(mutex_);
+  out.swap(items_);
+  armed_ = false;
+  return out;
+}
+
+std::vector<BridgeItem> LoopBridge::close() {
+  std::vector<BridgeItem> out;
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  out.swap(items_);
+  return out;
+}
+
+bool LoopBridge::closed() const {
+  std::lock_guard lock(mutex_);
+  return closed_;
+}
+
+}  // namespace serendip

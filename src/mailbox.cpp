@@ -1,0 +1,140 @@
+// src/mailbox.cpp: the bounded two-lane mailbox.
+// SPDX-License-Identifier: Apache-2.0
+#include <serendip/mailbox.hpp>
+
+#include <algorithm>
+
+namespace serendip {
+
+void Mailbox::Lane::append(Envelope* e) noexcept {
+  e->next_ = nullptr;
+  if (tail == nullptr) {
+    head = tail = e;
+  } else {
+    tail->next_ = e;
+    tail = e;
+  }
+}
+
+Envelope* Mailbox::Lane::take_front() noexcept {
+  Envelope* e = head;
+  if (e != nullptr) {
+    head = e->next_;
+    if (head == nullptr) tail = nullptr;
+    e->next_ = nullptr;
+  }
+  return e;
+}
+
+Mailbox::Mailbox(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}
+
+Mailbox::~Mailbox() {
+  for (Lane* lane : {&urgent_, &normal_}) {
+    while (Envelope* e = lane->take_front()) delete e;
+  }
+}
+
+PushResult Mailbox::push(EnvelopePtr& env) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return PushResult::closed;
+  if (normal_size_ >= capacity_) return PushResult::full;
+  normal_.append(env.release());
+  ++normal_size_;
+  return std::exchange(scheduled_, true) ? PushResult::accepted : PushResult::armed;
+}
+
+PushResult Mailbox::push_urgent(EnvelopePtr& env) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return PushResult::closed;
+  urgent_.append(env.release());
+  return std::exchange(scheduled_, true) ? PushResult::accepted : PushResult::armed;
+}
+
+EnvelopePtr Mailbox::pop_locked(bool take_normal) {
+  if (Envelope* e = urgent_.take_front()) return EnvelopePtr(e);
+  if (take_normal) {
+    if (Envelope* e = normal_.take_front()) {
+      --normal_size_;
+      return EnvelopePtr(e);
+    }
+  }
+  scheduled_ = false;
+  return nullptr;
+}
+
+std::vector<WaiterPtr> Mailbox::take_space_waiters_locked() {
+  std::vector<WaiterPtr> out;
+  if (!space_waiters_.empty() && normal_size_ < capacity_) out.swap(space_waiters_);
+  return out;
+}
+
+// Space waiters are completed after the lock is released: a waiter may re-enter push.
+static void release_space(std::vector<WaiterPtr>& waiters) {
+  for (auto& w : waiters) w->complete(Outcome{});
+}
+
+EnvelopePtr Mailbox::pop(bool take_normal) {
+  std::vector<WaiterPtr> freed;
+  EnvelopePtr env;
+  {
+    std::lock_guard lock(mutex_);
+    env = pop_locked(take_normal);
+    if (env) freed = take_space_waiters_locked();
+  }
+  release_space(freed);
+  return env;
+}
+
+std::size_t Mailbox::pop_batch(std::vector<EnvelopePtr>& out, std::size_t max) {
+  std::vector<WaiterPtr> freed;
+  std::size_t n = 0;
+  {
+    std::lock_guard lock(mutex_);
+    while (n < max) {
+      EnvelopePtr env = pop_locked(true);
+      if (!env) break;
+      out.push_back(std::move(env));
+      ++n;
+    }
+    // A full batch leaves the mailbox scheduled even if it happens to be empty now: the
+    // owner will pop once more and only that empty pop makes it idle.
+    if (n > 0) freed = take_space_waiters_locked();
+  }
+  release_space(freed);
+  return n;
+}
+
+bool Mailbox::wait_for_space(WaiterPtr waiter) {
+  std::lock_guard lock(mutex_);
+  if (closed_ || normal_size_ < capacity_) return false;
+  space_waiters_.push_back(std::move(waiter));
+  return true;
+}
+
+std::vector<EnvelopePtr> Mailbox::close() {
+  std::vector<EnvelopePtr> left;
+  std::vector<WaiterPtr> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    for (Lane* lane : {&urgent_, &normal_}) {
+      while (Envelope* e = lane->take_front()) left.emplace_back(e);
+    }
+    normal_size_ = 0;
+    waiters.swap(space_waiters_);
+  }
+  for (auto& w : waiters) w->complete(Outcome::failure(Status::closed, "the mailbox closed"));
+  return left;
+}
+
+std::size_t Mailbox::size() const {
+  std::lock_guard lock(mutex_);
+  return normal_size_;
+}
+
+bool Mailbox::closed() const {
+  std::lock_guard lock(mutex_);
+  return closed_;
+}
+
+}  // namespace serendip

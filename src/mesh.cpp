@@ -1,0 +1,127 @@
+// src/mesh.cpp: composition of router, requests, timers, work tracking and scheduler.
+// SPDX-License-Identifier: Apache-2.0
+#include <serendip/errors.hpp>
+#include <serendip/mesh.hpp>
+
+namespace serendip {
+
+Mesh::Mesh(MeshOptions options) : options_(options) {}
+
+Mesh::~Mesh() {
+  close();
+  join();
+}
+
+void Mesh::add(AgentCellPtr agent) {
+  if (closed()) throw MeshClosed();
+  router_.add(std::move(agent));
+}
+
+AgentCellPtr Mesh::remove(std::string_view name, std::vector<EnvelopePtr>& undelivered) {
+  AgentCellPtr agent = router_.remove(name);
+  if (!agent) return nullptr;
+  undelivered = agent->mailbox().close();
+  fail_requests(undelivered, Status::not_found, "the agent was removed before handling it");
+  return agent;
+}
+
+std::vector<std::string> Mesh::names() const {
+  std::vector<std::string> out;
+  for (const auto& agent : router_.agents()) out.push_back(agent->name());
+  return out;
+}
+
+RouteResult Mesh::deliver(const AgentCellPtr& agent, EnvelopePtr& env) {
+  // Counted before the push: once pushed, the handler may finish (and un-count) at once.
+  work_.begin();
+  RouteResult r = Router::deliver(agent, env);
+  if (r != RouteResult::delivered) work_.finish();
+  return r;
+}
+
+RouteResult Mesh::tell(EnvelopePtr& env) {
+  if (closed()) return RouteResult::closed;
+  AgentCellPtr agent = router_.find(env->target);
+  if (!agent) {
+    env->id = next_message_id_.fetch_add(1, std::memory_order_relaxed);
+    return router_.route(env);  // the transport's turn, if any
+  }
+  return tell(agent, env);
+}
+
+RouteResult Mesh::tell(const AgentCellPtr& agent, EnvelopePtr& env) {
+  if (closed()) return RouteResult::closed;
+  env->id = next_message_id_.fetch_add(1, std::memory_order_relaxed);
+  return deliver(agent, env);
+}
+
+Sent Mesh::request(EnvelopePtr& env, WaiterPtr waiter, Deadline deadline) {
+  if (closed()) return {RouteResult::closed, 0};
+  AgentCellPtr agent = router_.find(env->target);
+  if (!agent) return {RouteResult::not_found, 0};
+  return request(agent, env, std::move(waiter), deadline);
+}
+
+Sent Mesh::request(const AgentCellPtr& agent, EnvelopePtr& env, WaiterPtr waiter,
+                   Deadline deadline) {
+  if (closed()) return {RouteResult::closed, 0};
+  env->kind = Kind::request;
+  env->id = next_message_id_.fetch_add(1, std::memory_order_relaxed);
+  env->deadline = deadline;
+  RequestId id = 0;
+  try {
+    id = requests_.open(std::move(waiter), deadline);
+  } catch (const MeshClosed&) {
+    return {RouteResult::closed, 0};
+  }
+  requests_.set_handler(id, agent);
+  env->request_id = id;
+  RouteResult r = deliver(agent, env);
+  if (r != RouteResult::delivered) {
+    requests_.discard(id);
+    env->request_id = 0;
+    return {r, 0};
+  }
+  return {r, id};
+}
+
+void Mesh::fail_requests(std::vector<EnvelopePtr>& envs, Status status, const char* why) {
+  std::int64_t counted = 0;
+  for (auto& env : envs) {
+    if (env->kind == Kind::request) requests_.resolve(env->request_id, Outcome::failure(status, why));
+    if (env->kind != Kind::reply && env->kind != Kind::error) ++counted;
+  }
+  if (counted > 0) work_.finish(counted);
+}
+
+std::vector<EnvelopePtr> Mesh::close() {
+  if (closed_.exchange(true, std::memory_order_acq_rel)) return {};
+  requests_.close_all(Status::closed, "the mesh closed");
+  std::vector<EnvelopePtr> undelivered;
+  for (const auto& agent : router_.agents()) {
+    auto left = agent->mailbox().close();
+    for (auto& env : left) undelivered.push_back(std::move(env));
+  }
+  fail_requests(undelivered, Status::closed, "the mesh closed");
+  work_.release_all(Status::closed);
+  return undelivered;
+}
+
+void Mesh::join() {
+  std::shared_ptr<Scheduler> scheduler;
+  {
+    std::lock_guard lock(scheduler_mutex_);
+    scheduler = scheduler_;
+  }
+  if (scheduler) scheduler->stop();
+  timers_.stop();
+}
+
+std::shared_ptr<Scheduler> Mesh::scheduler() {
+  std::lock_guard lock(scheduler_mutex_);
+  if (closed()) throw MeshClosed();
+  if (!scheduler_) scheduler_ = make_work_sharing(options_.worker_threads);
+  return scheduler_;
+}
+
+}  // namespace serendip

@@ -1,0 +1,71 @@
+// src/router.cpp: the name table and delivery.
+// SPDX-License-Identifier: Apache-2.0
+#include <serendip/errors.hpp>
+#include <serendip/router.hpp>
+#include <serendip/transport.hpp>
+
+#include <mutex>
+
+namespace serendip {
+
+void Router::add(AgentCellPtr agent) {
+  std::unique_lock lock(mutex_);
+  auto [it, inserted] = agents_.try_emplace(agent->name(), agent);
+  if (!inserted) throw DuplicateAgent(agent->name());
+}
+
+AgentCellPtr Router::remove(std::string_view name) {
+  std::unique_lock lock(mutex_);
+  auto it = agents_.find(name);
+  if (it == agents_.end()) return nullptr;
+  AgentCellPtr agent = std::move(it->second);
+  agents_.erase(it);
+  return agent;
+}
+
+AgentCellPtr Router::find(std::string_view name) const {
+  std::shared_lock lock(mutex_);
+  auto it = agents_.find(name);
+  return it == agents_.end() ? nullptr : it->second;
+}
+
+std::vector<AgentCellPtr> Router::agents() const {
+  std::shared_lock lock(mutex_);
+  std::vector<AgentCellPtr> out;
+  out.reserve(agents_.size());
+  for (const auto& [name, agent] : agents_) out.push_back(agent);
+  return out;
+}
+
+std::size_t Router::size() const {
+  std::shared_lock lock(mutex_);
+  return agents_.size();
+}
+
+static RouteResult after_push(const AgentCellPtr& agent, PushResult r) {
+  switch (r) {
+    case PushResult::armed:
+      agent->home().schedule(agent);
+      return RouteResult::delivered;
+    case PushResult::accepted: return RouteResult::delivered;
+    case PushResult::full: return RouteResult::full;
+    case PushResult::closed: return RouteResult::closed;
+  }
+  return RouteResult::closed;
+}
+
+RouteResult Router::deliver(const AgentCellPtr& agent, EnvelopePtr& env) {
+  return after_push(agent, agent->mailbox().push(env));
+}
+
+RouteResult Router::deliver_urgent(const AgentCellPtr& agent, EnvelopePtr& env) {
+  return after_push(agent, agent->mailbox().push_urgent(env));
+}
+
+RouteResult Router::route(EnvelopePtr& env) const {
+  if (AgentCellPtr agent = find(env->target)) return deliver(agent, env);
+  if (transport_ != nullptr) return transport_->send(env);
+  return RouteResult::not_found;
+}
+
+}  // namespace serendip

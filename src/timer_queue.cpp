@@ -1,0 +1,65 @@
+// src/timer_queue.cpp: the timer thread.
+// SPDX-License-Identifier: Apache-2.0
+#include <serendip/timer_queue.hpp>
+
+namespace serendip {
+
+TimerQueue::TimerQueue() : thread_([this] { run(); }) {}
+
+TimerQueue::~TimerQueue() { stop(); }
+
+TimerQueue::Key TimerQueue::schedule(Deadline at, std::function<void()> fn) {
+  bool earliest = false;
+  Key key;
+  {
+    std::lock_guard lock(mutex_);
+    key = Key{at, next_seq_++};
+    auto it = timers_.emplace(key, std::move(fn)).first;
+    earliest = it == timers_.begin();
+  }
+  // Only a new earliest deadline changes how long the thread must sleep.
+  if (earliest) cv_.notify_one();
+  return key;
+}
+
+bool TimerQueue::cancel(const Key& key) {
+  std::lock_guard lock(mutex_);
+  return timers_.erase(key) > 0;
+}
+
+void TimerQueue::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    timers_.clear();
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::size_t TimerQueue::size() const {
+  std::lock_guard lock(mutex_);
+  return timers_.size();
+}
+
+void TimerQueue::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (timers_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    auto first = timers_.begin();
+    if (Clock::now() < first->first.first) {
+      cv_.wait_until(lock, first->first.first);
+      continue;
+    }
+    std::function<void()> fn = std::move(first->second);
+    timers_.erase(first);
+    lock.unlock();
+    fn();
+    lock.lock();
+  }
+}
+
+}  // namespace serendip

@@ -1,0 +1,59 @@
+"""Runs every Python example as a user would and checks what it prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run_example(name: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", str(EXAMPLES / name)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "never awaited" not in proc.stderr, proc.stderr
+    return proc.stdout
+
+
+def test_the_simple_demo_answers_every_query_and_handles_every_message() -> None:
+    out = run_example("demo_simple_agent.py").splitlines()
+    assert out[:3] == [
+        "hello, ada (message #1)",
+        "hello, grace (message #2)",
+        "hello, linus (message #3)",
+    ]
+    assert out[3] == "greeter handled 103 messages"
+
+
+def test_the_async_demo_chains_queries_and_reports_the_handler_error() -> None:
+    out = run_example("demo_async_agent.py").splitlines()
+    assert out == [
+        "oslo: 4 C, bring a coat",
+        "lisbon: 19 C, leave the coat",
+        "cairo: 31 C, leave the coat",
+        "weather failed as expected: KeyError: 'atlantis'",
+        "advisor handled 3 queries",
+    ]
+
+
+def test_the_main_demo_fans_out_counts_words_and_summarises() -> None:
+    out = run_example("demo_coordinator.py").splitlines()
+    counts = dict(line.split(": ", 1) for line in (row.strip() for row in out[:6]))
+    assert counts == {
+        "intro": "7",
+        "async": "11",
+        "speed": "9",
+        "sync": "9",
+        "close": "8",
+        "missing": "failed (KeyError)",
+    }
+    assert out[6].startswith("summary: 6 jobs, 44 words, 1 failed (missing), 12 messages handled")
