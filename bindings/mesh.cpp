@@ -127,6 +127,8 @@ void bind_mesh(nb::module_& m) {
            "The next envelope or None (which makes the mailbox idle). Home loop only.")
       .def("pop_batch", &pop_batch, nb::arg("max"),
            "Up to `max` envelopes; an empty list makes the mailbox idle. Home loop only.")
+      .def("try_idle", [](AgentCell& a) { return a.mailbox().try_idle(); },
+           "Makes an empty mailbox idle (the next push arms it); False if it has work.")
       .def("size", [](AgentCell& a) { return a.mailbox().size(); })
       .def_prop_ro("capacity", [](AgentCell& a) { return a.mailbox().capacity(); })
       .def_prop_ro("closed", [](AgentCell& a) { return a.mailbox().closed(); });
@@ -153,10 +155,10 @@ void bind_mesh(nb::module_& m) {
           "find", [](MeshHandle& h, std::string_view name) { return h.get().find(name); },
           nb::arg("name"), nb::sig("def find(self, name: str) -> AgentRef | None"))
       .def("names", [](MeshHandle& h) { return h.get().names(); })
-      .def("tell", &tell, nb::arg("target"), nb::arg("payload"), nb::arg("sender").none())
+      .def("tell", &tell, nb::arg("target"), nb::arg("payload").none(), nb::arg("sender").none())
       .def("tell_agent", &tell_agent, nb::arg("agent"), nb::arg("payload"),
            nb::arg("sender").none())
-      .def("request", &request, nb::arg("target"), nb::arg("payload"), nb::arg("sender").none(),
+      .def("request", &request, nb::arg("target"), nb::arg("payload").none(), nb::arg("sender").none(),
            nb::arg("timeout").none(), nb::arg("waiter"),
            nb::sig("def request(self, target: str, payload: object, sender: str | None, "
                    "timeout: float | None, waiter: Waiter) -> tuple[int, int]"),
@@ -167,7 +169,7 @@ void bind_mesh(nb::module_& m) {
             Outcome o = Outcome::success(Payload(PyRef(result)));
             return h.get().reply(id, std::move(o));  // if already ended, o dies here (GIL held)
           },
-          nb::arg("request_id"), nb::arg("result"))
+          nb::arg("request_id"), nb::arg("result").none())
       .def(
           "reply_error",
           [](MeshHandle& h, RequestId id, nb::handle error, std::string type,

@@ -104,6 +104,13 @@ std::size_t Mailbox::pop_batch(std::vector<EnvelopePtr>& out, std::size_t max) {
   return n;
 }
 
+bool Mailbox::try_idle() {
+  std::lock_guard lock(mutex_);
+  if (urgent_.head != nullptr || normal_.head != nullptr) return false;
+  scheduled_ = false;
+  return true;
+}
+
 bool Mailbox::wait_for_space(WaiterPtr waiter) {
   std::lock_guard lock(mutex_);
   if (closed_ || normal_size_ < capacity_) return false;

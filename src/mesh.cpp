@@ -22,6 +22,8 @@ AgentCellPtr Mesh::remove(std::string_view name, std::vector<EnvelopePtr>& undel
   if (!agent) return nullptr;
   undelivered = agent->mailbox().close();
   fail_requests(undelivered, Status::not_found, "the agent was removed before handling it");
+  requests_.close_handled_by(agent.get(), Status::not_found,
+                             "the agent was removed before answering");
   return agent;
 }
 

@@ -4,6 +4,8 @@
 #include <serendip/errors.hpp>
 #include <serendip/request_table.hpp>
 
+#include <vector>
+
 namespace serendip {
 
 RequestTable::RequestTable(TimerQueue& timers) : timers_(timers) {}
@@ -96,6 +98,27 @@ std::size_t RequestTable::close_all(Status status, const std::string& message) {
     ended.swap(entries_);
   }
   for (auto& [id, e] : ended) {
+    cancel_timer(e);
+    e.waiter->complete(Outcome::failure(status, message));
+  }
+  return ended.size();
+}
+
+std::size_t RequestTable::close_handled_by(const AgentCell* agent, Status status,
+                                           const std::string& message) {
+  std::vector<Entry> ended;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (it->second.handler.get() == agent) {
+        ended.push_back(std::move(it->second));
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& e : ended) {
     cancel_timer(e);
     e.waiter->complete(Outcome::failure(status, message));
   }

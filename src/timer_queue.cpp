@@ -50,8 +50,10 @@ void TimerQueue::run() {
       continue;
     }
     auto first = timers_.begin();
-    if (Clock::now() < first->first.first) {
-      cv_.wait_until(lock, first->first.first);
+    // A copy: the wait releases the lock, and a cancel may free the node meanwhile.
+    const Deadline due = first->first.first;
+    if (Clock::now() < due) {
+      cv_.wait_until(lock, due);
       continue;
     }
     std::function<void()> fn = std::move(first->second);

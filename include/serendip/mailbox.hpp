@@ -44,9 +44,14 @@ class Mailbox {
   /// Owner only: the one consumer currently running this agent.
   EnvelopePtr pop(bool take_normal = true);
 
-  /// Pops up to `max` envelopes (urgent first) into `out`; returns how many. Zero makes the
-  /// mailbox idle. Owner only.
+  /// Pops up to `max` envelopes (urgent first) into `out`; returns how many. A batch shorter
+  /// than `max` (zero included) found the end and made the mailbox idle. Owner only.
   std::size_t pop_batch(std::vector<EnvelopePtr>& out, std::size_t max);
+
+  /// Makes the mailbox idle if it is empty, so that the next push arms it; returns whether
+  /// it did. Lets an owner that may run several handlers at once learn about new work while
+  /// its running handlers are busy. Owner only.
+  bool try_idle();
 
   /// Registers `waiter` to be completed (status ok) the next time a pop frees space, or
   /// (status closed) when the mailbox closes. Returns false without registering when there

@@ -52,6 +52,10 @@ class RequestTable {
   /// Thread-safe.
   std::size_t close_all(Status status, const std::string& message);
 
+  /// Ends every open request being handled by `agent` with `status` (the agent is leaving).
+  /// O(open requests). Thread-safe.
+  std::size_t close_handled_by(const AgentCell* agent, Status status, const std::string& message);
+
   std::size_t size() const;
 
  private:

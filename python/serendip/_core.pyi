@@ -101,6 +101,11 @@ class AgentRef:
         Up to `max` envelopes; an empty list makes the mailbox idle. Home loop only.
         """
 
+    def try_idle(self) -> bool:
+        """
+        Makes an empty mailbox idle (the next push arms it); False if it has work.
+        """
+
     def size(self) -> int: ...
 
     @property
@@ -122,7 +127,7 @@ class Mesh:
 
     def names(self) -> list[str]: ...
 
-    def tell(self, target: str, payload: object, sender: str | None) -> int: ...
+    def tell(self, target: str, payload: object | None, sender: str | None) -> int: ...
 
     def tell_agent(self, agent: AgentRef, payload: object, sender: str | None) -> int: ...
 
@@ -131,7 +136,7 @@ class Mesh:
         Sends a request: (route result, request id); nothing is opened unless DELIVERED.
         """
 
-    def reply(self, request_id: int, result: object) -> bool: ...
+    def reply(self, request_id: int, result: object | None) -> bool: ...
 
     def reply_error(self, request_id: int, error: object, error_type: str, message: str) -> bool: ...
 

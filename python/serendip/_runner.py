@@ -196,7 +196,9 @@ class AgentRunner:
                 envelope = cell.pop()
                 if envelope is None:
                     break
-                if len(self._tasks) < self._max_concurrency and cell.size():
+                # A free slot must hear of new work while this handler runs: spawn for work
+                # already queued, else let the next push arm the mailbox again.
+                if len(self._tasks) < self._max_concurrency and not cell.try_idle():
                     self._spawn()
                 await self._handle(envelope, task)
                 handled += 1

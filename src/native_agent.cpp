@@ -1,0 +1,244 @@
+// src/native_agent.cpp: native agents: running handlers, and resuming coroutines on their own agent.
+// SPDX-License-Identifier: Apache-2.0
+#include <serendip/mesh.hpp>
+#include <serendip/native_agent.hpp>
+
+#include "internal/deadline.hpp"
+#include "internal/route_failure.hpp"
+
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <exception>
+#include <stdexcept>
+#include <typeinfo>
+
+namespace serendip {
+
+namespace detail {
+
+/// One coroutine handler call in flight: the message it handles, its context (which refers to
+/// the message) and the Task. Members die in reverse order, so the frame goes first.
+struct Invocation {
+  Invocation(NativeAgent& agent, EnvelopePtr env)
+      : envelope(std::move(env)), context(agent, *envelope, this) {}
+
+  EnvelopePtr envelope;
+  NativeContext context;
+  Task<Payload> task;
+};
+
+}  // namespace detail
+
+namespace {
+
+// Hands a query's outcome to the asking agent as an urgent reply keyed by request id. The id
+// is known only once Mesh::request returns, yet the outcome may arrive before that from
+// another thread; whichever of the two arrives second sends the reply, with no lock and no
+// blocking. Holds the agent weakly: a reply to an agent that is gone has nobody to resume.
+class ReplyWaiter final : public Waiter {
+ public:
+  explicit ReplyWaiter(std::weak_ptr<AgentCell> agent) : agent_(std::move(agent)) {}
+
+  void complete(Outcome&& outcome) noexcept override {
+    outcome_ = std::move(outcome);
+    arrive();
+  }
+
+  void bind(RequestId id) noexcept {
+    id_ = id;
+    arrive();
+  }
+
+ private:
+  void arrive() noexcept {
+    if (arrivals_.fetch_add(1, std::memory_order_acq_rel) == 1) send();
+  }
+
+  void send() noexcept {
+    AgentCellPtr agent = agent_.lock();
+    if (!agent) return;
+    const Kind kind = outcome_.status == Status::ok ? Kind::reply : Kind::error;
+    EnvelopePtr env = make_envelope(kind, agent->name(), Payload(std::move(outcome_)));
+    env->request_id = id_;
+    // Refused only once the agent's mailbox closed; its suspended handler then dies with it.
+    Router::deliver_urgent(agent, env);
+  }
+
+  std::weak_ptr<AgentCell> agent_;
+  RequestId id_ = 0;              // written by bind() before its arrival
+  Outcome outcome_;               // written by complete() before its arrival
+  std::atomic<int> arrivals_{0};  // the second arrival reads both fields above
+};
+
+std::string type_name(const std::exception& e) {
+  int status = 0;
+  char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
+  std::string out = status == 0 && name != nullptr ? name : "std::exception";
+  std::free(name);
+  return out;
+}
+
+// The Outcome for the exception being handled; call only inside a catch block.
+Outcome current_failure() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return Outcome{Status::error, {}, type_name(e), e.what()};
+  } catch (...) {
+    return Outcome{Status::error, {}, "unknown", "the handler threw a non-standard exception"};
+  }
+}
+
+}  // namespace
+
+// -- the agent ---------------------------------------------------------------------------------
+
+NativeAgent::NativeAgent(Key, Mesh& mesh, std::string name, NativeHandler handler,
+                         NativeOptions options)
+    : AgentCell(std::move(name), options.mailbox_capacity, mesh.scheduler()),
+      mesh_(mesh),
+      handler_(std::move(handler)),
+      max_concurrency_(std::max<std::size_t>(options.max_concurrency, 1)) {}
+
+NativeAgent::~NativeAgent() = default;
+
+std::shared_ptr<NativeAgent> spawn(Mesh& mesh, std::string name, NativeHandler handler,
+                                   NativeOptions options) {
+  auto agent = std::make_shared<NativeAgent>(NativeAgent::Key{}, mesh, std::move(name),
+                                             std::move(handler), options);
+  mesh.add(agent);
+  return agent;
+}
+
+bool NativeAgent::resume(std::size_t budget) {
+  for (std::size_t handled = 0; handled < budget; ++handled) {
+    // At the concurrency limit only replies are taken: they are what lets a handler finish.
+    // The empty pop that follows leaves the mailbox idle, so the next reply re-arms it.
+    EnvelopePtr env = mailbox().pop(in_flight_.size() < max_concurrency_);
+    if (!env) return false;
+    if (env->kind == Kind::reply || env->kind == Kind::error) {
+      on_reply(*env);
+    } else {
+      handle(std::move(env));
+    }
+  }
+  return true;
+}
+
+void NativeAgent::handle(EnvelopePtr env) {
+  // Cancelled or expired while queued: nobody would read the answer.
+  if (env->kind == Kind::request && !mesh_.requests().pending(env->request_id)) {
+    mesh_.work().finish();
+    return;
+  }
+  if (handler_.plain()) {
+    run_plain(*env);
+  } else {
+    start_coroutine(std::move(env));
+  }
+}
+
+void NativeAgent::run_plain(Envelope& env) {
+  NativeContext context(*this, env, nullptr);
+  Outcome outcome;
+  try {
+    outcome = Outcome::success(handler_.plain()(context, std::move(env.payload)));
+  } catch (...) {
+    outcome = current_failure();
+  }
+  answer(env, std::move(outcome));
+}
+
+void NativeAgent::start_coroutine(EnvelopePtr env) {
+  auto owned = std::make_unique<detail::Invocation>(*this, std::move(env));
+  detail::Invocation* invocation = owned.get();
+  try {
+    invocation->task =
+        handler_.coroutine()(invocation->context, std::move(invocation->envelope->payload));
+    if (!invocation->task) throw std::logic_error("the handler returned an empty Task");
+  } catch (...) {
+    answer(*invocation->envelope, current_failure());
+    return;
+  }
+  in_flight_.emplace(invocation, std::move(owned));
+  invocation->task.start();
+  if (invocation->task.done()) finish(invocation);
+}
+
+void NativeAgent::on_reply(Envelope& env) {
+  auto it = pending_.find(env.request_id);
+  Outcome* outcome = env.payload.get<Outcome>();
+  // Reply kinds are reserved for the query hand-off; anything else has nobody to resume.
+  if (it == pending_.end() || outcome == nullptr) return;
+  const Pending pending = it->second;
+  pending_.erase(it);
+  *pending.slot = std::move(*outcome);
+  pending.awaiting.resume();
+  if (pending.invocation->task.done()) finish(pending.invocation);
+}
+
+void NativeAgent::finish(detail::Invocation* invocation) {
+  auto node = in_flight_.extract(invocation);  // keeps the envelope alive until answered
+  Outcome outcome;
+  try {
+    outcome = Outcome::success(invocation->task.result());
+  } catch (...) {
+    outcome = current_failure();
+  }
+  // The frame goes before the answer, so that whoever waits for the answer (or for the mesh
+  // to go idle) finds every handler-owned object already destroyed.
+  invocation->task = {};
+  answer(*invocation->envelope, std::move(outcome));
+}
+
+void NativeAgent::answer(const Envelope& env, Outcome&& outcome) {
+  // A request that already ended (timeout, cancel, close) refuses it; it dies here.
+  if (env.kind == Kind::request) mesh_.reply(env.request_id, std::move(outcome));
+  mesh_.work().finish();
+}
+
+bool NativeAgent::send_query(detail::Invocation* invocation, std::string target, Payload payload,
+                             std::chrono::milliseconds timeout, Outcome& slot,
+                             std::coroutine_handle<> awaiting) {
+  if (invocation == nullptr) {
+    // A plain handler has no frame this agent could resume.
+    slot = Outcome{Status::error, {}, "std::logic_error",
+                   "query() must be awaited by a coroutine handler"};
+    return false;
+  }
+  auto waiter = std::make_shared<ReplyWaiter>(weak_from_this());
+  EnvelopePtr env = make_envelope(Kind::request, std::move(target), std::move(payload));
+  env->sender = name();
+  const Sent sent = mesh_.request(env, waiter, internal::deadline_after(timeout));
+  if (sent.result != RouteResult::delivered) {
+    slot = internal::route_failure(sent.result, env->target);
+    return false;
+  }
+  // Registered before bind(), which may send the reply; it is popped by this agent only after
+  // the awaiting coroutine has suspended and control is back in resume().
+  pending_.emplace(sent.request, Pending{awaiting, &slot, invocation});
+  waiter->bind(sent.request);
+  return true;
+}
+
+// -- the context -------------------------------------------------------------------------------
+
+const std::string& NativeContext::name() const noexcept { return agent_.name(); }
+
+Mesh& NativeContext::mesh() const noexcept { return agent_.mesh_; }
+
+RouteResult NativeContext::tell(std::string target, Payload payload) {
+  EnvelopePtr env = make_envelope(Kind::tell, std::move(target), std::move(payload));
+  env->sender = agent_.name();
+  return agent_.mesh_.tell(env);
+}
+
+bool NativeContext::Query::await_suspend(std::coroutine_handle<> awaiting) {
+  return ctx_.agent_.send_query(ctx_.invocation_, std::move(target_), std::move(payload_),
+                                timeout_, outcome_, awaiting);
+}
+
+}  // namespace serendip

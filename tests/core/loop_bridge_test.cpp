@@ -1,0 +1,112 @@
+// tests/core/loop_bridge_test.cpp: the loop bridge's ready queue, its one-write-per-batch wake fd, and its waiters.
+// SPDX-License-Identifier: Apache-2.0
+#include <serendip/agent_cell.hpp>
+#include <serendip/loop_bridge.hpp>
+
+#include <gtest/gtest.h>
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace serendip {
+namespace {
+
+// Asks the kernel, without waiting, whether the loop would be woken now.
+bool readable(const LoopBridge& bridge) {
+  pollfd p{bridge.fd(), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
+class LoopBridgeTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<LoopBridge> uut = std::make_shared<LoopBridge>();
+  AgentCellPtr agent = std::make_shared<AgentCell>("agent", 4, uut);
+};
+
+TEST_F(LoopBridgeTest, the_fd_becomes_readable_at_the_first_post_only) {
+  EXPECT_FALSE(readable(*uut));
+  uut->schedule(agent);
+  EXPECT_TRUE(readable(*uut));
+  uut->abandon(agent, 7);
+  uut->post_completion(9, Outcome{});
+  // Three posts, one write: the counter holds 1.
+  std::uint64_t count = 0;
+  ASSERT_EQ(::read(uut->fd(), &count, sizeof count), static_cast<ssize_t>(sizeof count));
+  EXPECT_EQ(count, 1u);
+  EXPECT_FALSE(readable(*uut));
+  EXPECT_EQ(uut->drain().size(), 3u);
+}
+
+TEST_F(LoopBridgeTest, drain_returns_the_batch_in_order_and_rearms_the_wake) {
+  uut->schedule(agent);
+  uut->abandon(agent, 7);
+  uut->post_completion(9, Outcome::success(std::string("done")));
+  std::vector<BridgeItem> batch = uut->drain();
+  EXPECT_FALSE(readable(*uut));
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_EQ(batch[0].kind, BridgeItem::Kind::ready);
+  EXPECT_EQ(batch[0].agent, agent->id());
+  EXPECT_EQ(batch[1].kind, BridgeItem::Kind::abandon);
+  EXPECT_EQ(batch[1].agent, agent->id());
+  EXPECT_EQ(batch[1].key, 7u);
+  EXPECT_EQ(batch[2].kind, BridgeItem::Kind::completion);
+  EXPECT_EQ(batch[2].key, 9u);
+  EXPECT_EQ(*batch[2].outcome.payload.get<std::string>(), "done");
+
+  uut->schedule(agent);
+  EXPECT_TRUE(readable(*uut));
+  EXPECT_EQ(uut->drain().size(), 1u);
+}
+
+TEST_F(LoopBridgeTest, a_drain_with_nothing_posted_returns_nothing) {
+  EXPECT_TRUE(uut->drain().empty());
+  EXPECT_FALSE(readable(*uut));
+}
+
+TEST_F(LoopBridgeTest, close_hands_back_what_was_queued_and_drops_later_posts) {
+  uut->schedule(agent);
+  uut->drain();
+  uut->post_completion(1, Outcome{});
+  std::vector<BridgeItem> left = uut->close();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].key, 1u);
+  EXPECT_TRUE(uut->closed());
+
+  uut->schedule(agent);
+  uut->post_completion(2, Outcome{});
+  EXPECT_TRUE(uut->drain().empty());
+  EXPECT_FALSE(readable(*uut));
+  EXPECT_TRUE(uut->close().empty());
+}
+
+TEST_F(LoopBridgeTest, a_waiter_from_make_waiter_posts_its_completion_with_its_token) {
+  WaiterPtr waiter = uut->make_waiter(42);
+  waiter->complete(Outcome::failure(Status::timeout, "late"));
+  EXPECT_TRUE(readable(*uut));
+  std::vector<BridgeItem> batch = uut->drain();
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].kind, BridgeItem::Kind::completion);
+  EXPECT_EQ(batch[0].key, 42u);
+  EXPECT_EQ(batch[0].outcome.status, Status::timeout);
+  EXPECT_EQ(batch[0].outcome.error_message, "late");
+}
+
+TEST(LoopBridge, a_waiter_that_outlives_its_bridge_drops_the_completion) {
+  int live = 0;
+  struct Counted {
+    explicit Counted(int* live) : live(live) { ++*live; }
+    Counted(Counted&& other) noexcept : live(other.live) { ++*live; }
+    ~Counted() { --*live; }
+    int* live;
+  };
+  WaiterPtr waiter = std::make_shared<LoopBridge>()->make_waiter(1);
+  waiter->complete(Outcome::success(Counted(&live)));
+  EXPECT_EQ(live, 0);  // the payload died with the dropped completion
+}
+
+}  // namespace
+}  // namespace serendip

@@ -1,0 +1,166 @@
+// tests/core/mesh_test.cpp: tell, request and reply through the mesh, its failures, removal and close.
+// SPDX-License-Identifier: Apache-2.0
+#include <serendip/errors.hpp>
+#include <serendip/mesh.hpp>
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+namespace serendip {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ParkedAgent;
+using testing::patience_deadline;
+
+// The test plays a foreign agent: it pops the parked agent's mailbox by hand.
+class MeshTest : public ::testing::Test {
+ protected:
+  MeshTest() { uut.add(agent.cell); }
+
+  Sent ask(std::string target, int n, const std::shared_ptr<BlockingWaiter>& waiter,
+           Deadline deadline = Deadline::max()) {
+    EnvelopePtr env = make_envelope(Kind::tell, std::move(target), n);
+    return uut.request(env, waiter, deadline);
+  }
+
+  ParkedAgent agent{"agent", 2};
+  Mesh uut;
+};
+
+TEST_F(MeshTest, tell_delivers_with_a_fresh_message_id_and_counts_the_work) {
+  EnvelopePtr first = make_envelope(Kind::tell, "agent", 1);
+  EnvelopePtr second = make_envelope(Kind::tell, "agent", 2);
+  EXPECT_EQ(uut.tell(first), RouteResult::delivered);
+  EXPECT_EQ(uut.tell(agent.cell, second), RouteResult::delivered);
+  EXPECT_EQ(uut.work().outstanding(), 2);
+  EnvelopePtr a = agent.next();
+  EnvelopePtr b = agent.next();
+  EXPECT_EQ(*a->payload.get<int>(), 1);
+  EXPECT_EQ(a->kind, Kind::tell);
+  EXPECT_NE(a->id, 0u);
+  EXPECT_NE(a->id, b->id);
+  EXPECT_EQ(uut.names(), std::vector<std::string>{"agent"});
+}
+
+TEST_F(MeshTest, tell_to_an_unknown_name_is_not_found) {
+  EnvelopePtr env = make_envelope(Kind::tell, "nobody", 1);
+  EXPECT_EQ(uut.tell(env), RouteResult::not_found);
+  EXPECT_NE(env, nullptr);
+  EXPECT_EQ(uut.work().outstanding(), 0);
+}
+
+TEST_F(MeshTest, a_request_is_answered_once_by_reply) {
+  auto waiter = std::make_shared<BlockingWaiter>();
+  const Sent sent = ask("agent", 5, waiter, Clock::now() + 1h);
+  ASSERT_EQ(sent.result, RouteResult::delivered);
+  EnvelopePtr env = agent.next();
+  EXPECT_EQ(env->kind, Kind::request);
+  EXPECT_EQ(env->request_id, sent.request);
+  EXPECT_NE(env->deadline, Deadline::max());
+
+  EXPECT_TRUE(uut.reply(env->request_id, Outcome::success(*env->payload.get<int>() * 2)));
+  EXPECT_FALSE(uut.reply(env->request_id, Outcome{}));
+  ASSERT_TRUE(waiter->done());
+  Outcome outcome = waiter->take();
+  EXPECT_EQ(outcome.status, Status::ok);
+  EXPECT_EQ(*outcome.payload.get<int>(), 10);
+}
+
+TEST_F(MeshTest, a_request_to_an_unknown_name_opens_nothing_and_leaves_the_waiter_alone) {
+  auto waiter = std::make_shared<BlockingWaiter>();
+  const Sent sent = ask("nobody", 1, waiter);
+  EXPECT_EQ(sent.result, RouteResult::not_found);
+  EXPECT_EQ(sent.request, 0u);
+  EXPECT_EQ(uut.requests().size(), 0u);
+  EXPECT_FALSE(waiter->done());
+}
+
+TEST_F(MeshTest, a_full_mailbox_refuses_tells_and_requests_without_counting_or_opening_them) {
+  for (int i = 0; i < 2; ++i) {
+    EnvelopePtr env = make_envelope(Kind::tell, "agent", i);
+    ASSERT_EQ(uut.tell(env), RouteResult::delivered);
+  }
+  EnvelopePtr refused = make_envelope(Kind::tell, "agent", 2);
+  EXPECT_EQ(uut.tell(refused), RouteResult::full);
+  EXPECT_NE(refused, nullptr);
+  auto waiter = std::make_shared<BlockingWaiter>();
+  EXPECT_EQ(ask("agent", 3, waiter, Clock::now() + 1h).result, RouteResult::full);
+  EXPECT_EQ(uut.requests().size(), 0u);
+  EXPECT_EQ(uut.timers().size(), 0u);
+  EXPECT_FALSE(waiter->done());
+  EXPECT_EQ(uut.work().outstanding(), 2);
+}
+
+TEST_F(MeshTest, an_unanswered_request_ends_as_timeout_and_its_agent_is_told) {
+  auto waiter = std::make_shared<BlockingWaiter>();
+  const Sent sent = ask("agent", 1, waiter, Clock::now() + 10ms);
+  ASSERT_TRUE(waiter->wait_until(patience_deadline()));
+  EXPECT_EQ(waiter->take().status, Status::timeout);
+  ASSERT_TRUE(agent.home->wait_abandoned(1));
+  EXPECT_EQ(agent.home->abandoned(), std::vector<RequestId>{sent.request});
+}
+
+TEST_F(MeshTest, a_cancelled_request_ends_as_cancelled) {
+  auto waiter = std::make_shared<BlockingWaiter>();
+  const Sent sent = ask("agent", 1, waiter);
+  EXPECT_TRUE(uut.cancel(sent.request));
+  ASSERT_TRUE(waiter->done());
+  EXPECT_EQ(waiter->take().status, Status::cancelled);
+  EXPECT_FALSE(uut.reply(sent.request, Outcome{}));
+}
+
+TEST_F(MeshTest, removing_an_agent_ends_its_queued_requests_as_not_found) {
+  auto waiter = std::make_shared<BlockingWaiter>();
+  ask("agent", 1, waiter);
+  std::vector<EnvelopePtr> undelivered;
+  EXPECT_EQ(uut.remove("agent", undelivered), agent.cell);
+  ASSERT_EQ(undelivered.size(), 1u);
+  ASSERT_TRUE(waiter->done());
+  EXPECT_EQ(waiter->take().status, Status::not_found);
+  EXPECT_TRUE(agent.cell->mailbox().closed());
+  EXPECT_EQ(uut.find("agent"), nullptr);
+  EXPECT_EQ(uut.work().outstanding(), 0);
+  EXPECT_EQ(uut.remove("agent", undelivered), nullptr);
+}
+
+TEST_F(MeshTest, close_fails_queued_and_in_flight_requests_and_returns_the_undelivered) {
+  auto in_flight = std::make_shared<BlockingWaiter>();
+  auto queued = std::make_shared<BlockingWaiter>();
+  auto idle = std::make_shared<BlockingWaiter>();
+  ask("agent", 1, in_flight);
+  ask("agent", 2, queued);
+  EnvelopePtr taken = agent.next();  // the "handler" holds this one
+  ASSERT_TRUE(uut.work().wait_idle(idle));
+
+  std::vector<EnvelopePtr> undelivered = uut.close();
+  ASSERT_EQ(undelivered.size(), 1u);
+  EXPECT_EQ(*undelivered[0]->payload.get<int>(), 2);
+  for (auto* w : {in_flight.get(), queued.get(), idle.get()}) {
+    ASSERT_TRUE(w->done());
+    EXPECT_EQ(w->take().status, Status::closed);
+  }
+  EXPECT_TRUE(uut.closed());
+  EXPECT_FALSE(uut.reply(taken->request_id, Outcome{}));  // the late answer is refused
+  EXPECT_TRUE(uut.close().empty());                       // idempotent
+}
+
+TEST_F(MeshTest, a_closed_mesh_refuses_new_work) {
+  uut.close();
+  EnvelopePtr env = make_envelope(Kind::tell, "agent", 1);
+  EXPECT_EQ(uut.tell(env), RouteResult::closed);
+  EXPECT_EQ(ask("agent", 1, std::make_shared<BlockingWaiter>()).result, RouteResult::closed);
+  ParkedAgent late("late");
+  EXPECT_THROW(uut.add(late.cell), MeshClosed);
+  EXPECT_THROW(uut.scheduler(), MeshClosed);
+  uut.join();
+  uut.join();  // idempotent
+}
+
+}  // namespace
+}  // namespace serendip

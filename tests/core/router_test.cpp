@@ -1,0 +1,104 @@
+// tests/core/router_test.cpp: the name table, delivery into mailboxes, and the transport fallback.
+// SPDX-License-Identifier: Apache-2.0
+#include <serendip/errors.hpp>
+#include <serendip/router.hpp>
+#include <serendip/transport.hpp>
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+namespace serendip {
+namespace {
+
+using testing::ParkedAgent;
+
+// Accepts everything it is handed and keeps it.
+class KeepingTransport final : public Transport {
+ public:
+  RouteResult send(EnvelopePtr& env) override {
+    kept.push_back(std::move(env));
+    return RouteResult::delivered;
+  }
+  std::vector<EnvelopePtr> kept;
+};
+
+TEST(Router, a_registered_agent_is_found_by_name) {
+  Router uut;
+  ParkedAgent a("a");
+  uut.add(a.cell);
+  EXPECT_EQ(uut.find("a"), a.cell);
+  EXPECT_EQ(uut.find("b"), nullptr);
+  EXPECT_EQ(uut.size(), 1u);
+  EXPECT_EQ(uut.agents(), std::vector<AgentCellPtr>{a.cell});
+}
+
+TEST(Router, a_second_agent_with_the_same_name_is_refused) {
+  Router uut;
+  ParkedAgent first("a");
+  ParkedAgent second("a");
+  uut.add(first.cell);
+  EXPECT_THROW(uut.add(second.cell), DuplicateAgent);
+  EXPECT_EQ(uut.find("a"), first.cell);
+}
+
+TEST(Router, remove_unregisters_and_returns_the_agent_without_closing_its_mailbox) {
+  Router uut;
+  ParkedAgent a("a");
+  uut.add(a.cell);
+  EXPECT_EQ(uut.remove("a"), a.cell);
+  EXPECT_EQ(uut.find("a"), nullptr);
+  EXPECT_EQ(uut.remove("a"), nullptr);
+  EXPECT_FALSE(a.cell->mailbox().closed());
+  uut.add(a.cell);  // the name is free again
+}
+
+TEST(Router, route_delivers_by_name_and_schedules_the_agent_on_the_arming_push_only) {
+  Router uut;
+  ParkedAgent a("a");
+  uut.add(a.cell);
+  for (int i = 0; i < 3; ++i) {
+    EnvelopePtr env = make_envelope(Kind::tell, "a", i);
+    EXPECT_EQ(uut.route(env), RouteResult::delivered);
+    EXPECT_EQ(env, nullptr);
+  }
+  EXPECT_EQ(a.home->scheduled(), 1u);
+  EXPECT_EQ(a.cell->mailbox().size(), 3u);
+}
+
+TEST(Router, an_unknown_name_is_not_found_and_the_envelope_stays_with_the_caller) {
+  Router uut;
+  EnvelopePtr env = make_envelope(Kind::tell, "nobody", 1);
+  EXPECT_EQ(uut.route(env), RouteResult::not_found);
+  EXPECT_NE(env, nullptr);
+}
+
+TEST(Router, an_unknown_name_goes_to_the_transport_when_one_is_installed) {
+  Router uut;
+  KeepingTransport transport;
+  uut.set_transport(&transport);
+  EnvelopePtr env = make_envelope(Kind::tell, "remote", 1);
+  EXPECT_EQ(uut.route(env), RouteResult::delivered);
+  ASSERT_EQ(transport.kept.size(), 1u);
+  EXPECT_EQ(transport.kept[0]->target, "remote");
+}
+
+TEST(Router, delivery_reports_full_and_closed_mailboxes) {
+  ParkedAgent a("a", 1);
+  EnvelopePtr first = make_envelope(Kind::tell, "a", 1);
+  EXPECT_EQ(Router::deliver(a.cell, first), RouteResult::delivered);
+  EnvelopePtr second = make_envelope(Kind::tell, "a", 2);
+  EXPECT_EQ(Router::deliver(a.cell, second), RouteResult::full);
+  EXPECT_EQ(Router::deliver_urgent(a.cell, second), RouteResult::delivered);
+  a.cell->mailbox().close();
+  EnvelopePtr third = make_envelope(Kind::tell, "a", 3);
+  EXPECT_EQ(Router::deliver(a.cell, third), RouteResult::closed);
+  EXPECT_EQ(Router::deliver_urgent(a.cell, third), RouteResult::closed);
+  EXPECT_NE(third, nullptr);
+}
+
+}  // namespace
+}  // namespace serendip

@@ -1,0 +1,481 @@
+"""How handlers run: on their home loop, inside real Tasks (but not one per message), in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from typing import Any
+
+import pytest
+
+import serendip
+from serendip import Agent, Context
+
+from _support import Gate, Twin, TwinRunner
+
+# Set by the tests before add_agent (seen by handlers) and inside handlers (not seen by the next).
+request_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_var", default="unset")
+
+
+def where() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    return asyncio.get_running_loop(), threading.current_thread()
+
+
+async def home_of_scenario(m: Twin) -> asyncio.AbstractEventLoop | None:
+    """The loop agents added by this scenario live on: its own (async twin) or none yet (sync)."""
+    return asyncio.get_running_loop() if m.kind == "async" else None
+
+
+def assert_home(m: Twin, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    """Async twin: the scenario's own loop and thread. Sync twin: a running background loop."""
+    if m.kind == "async":
+        assert loop is asyncio.get_running_loop()
+        assert thread is threading.current_thread()
+    else:
+        assert thread is not threading.current_thread()
+        assert thread is not threading.main_thread()
+        assert thread.is_alive()
+        assert loop.is_running()
+
+
+# -- coroutine handlers run inside real Tasks ---------------------------------------------------
+
+
+def test_a_coroutine_handler_runs_inside_a_task_on_its_home_loop(twin: TwinRunner) -> None:
+    class Probe(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            await asyncio.sleep(0)
+            return asyncio.current_task(), *where()
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Probe("probe"))
+        task, loop, thread = await m.query("probe", "where?")
+        assert isinstance(task, asyncio.Task)
+        assert task.get_loop() is loop
+        assert_home(m, loop, thread)
+
+    twin.run(scenario)
+
+
+def test_agents_added_outside_a_loop_share_the_mesh_background_loop(
+    mesh: serendip.LocalMesh,
+) -> None:
+    class AsyncProbe(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            return where()
+
+    class SyncProbe(Agent):
+        def on_message(self, message: Any, ctx: Context) -> Any:
+            return where()
+
+    mesh.add_agent(AsyncProbe("a"))
+    mesh.add_agent(SyncProbe("s"))
+    loop_a, thread_a = mesh.query_sync("a", "where?")
+    loop_s, thread_s = mesh.query_sync("s", "where?")
+    assert loop_a is loop_s
+    assert thread_a is thread_s
+    assert thread_a is not threading.current_thread()
+    assert thread_a.daemon  # never keeps the interpreter from exiting
+
+
+def test_asyncio_timeout_works_inside_a_handler(twin: TwinRunner) -> None:
+    class Impatient(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            try:
+                async with asyncio.timeout(0.01):
+                    await asyncio.sleep(SAFETY_LONG)
+            except TimeoutError:
+                task = asyncio.current_task()
+                assert task is not None
+                return "timed out", task.cancelling()
+            return "slept", None
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Impatient("impatient"))
+        assert await m.query("impatient", 1) == ("timed out", 0)
+        assert await m.query("impatient", 2) == ("timed out", 0)
+
+    twin.run(scenario)
+
+
+def test_a_task_group_works_inside_a_handler(twin: TwinRunner) -> None:
+    class FanOut(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            async def square(n: int) -> int:
+                await asyncio.sleep(0)
+                if n < 0:
+                    raise ValueError(f"negative: {n}")
+                return n * n
+
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(square(n)) for n in message]
+            return [t.result() for t in tasks]
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(FanOut("fan"))
+        assert await m.query("fan", [1, 2, 3]) == [1, 4, 9]
+        with pytest.raises(serendip.HandlerError) as info:
+            await m.query("fan", [1, -2])
+        assert isinstance(info.value.__cause__, ExceptionGroup)
+        assert info.value.remote_type == "ExceptionGroup"
+        assert await m.query("fan", [4]) == [16]
+
+    twin.run(scenario)
+
+
+# -- context variables --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["async", "sync"])
+def test_context_variables_set_before_add_agent_are_seen_but_not_those_of_the_previous_message(
+    twin: TwinRunner, style: str
+) -> None:
+    class Remember(Agent):
+        def on_message(self, message: Any, ctx: Context) -> Any:
+            seen = request_var.get()
+            request_var.set(f"set by message {message}")
+            return seen
+
+    class AsyncRemember(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            seen = request_var.get()
+            request_var.set(f"set by message {message}")
+            await asyncio.sleep(0)
+            assert request_var.get() == f"set by message {message}"
+            return seen
+
+    async def scenario(m: Twin) -> None:
+        request_var.set("set before add_agent")
+        m.mesh.add_agent((AsyncRemember if style == "async" else Remember)("remember"))
+        request_var.set("set after add_agent")
+        for n in range(3):
+            assert await m.query("remember", n) == "set before add_agent"
+        for n in range(3, 6):
+            await m.send_to("remember", n)
+        await m.wait_idle()
+        assert await m.query("remember", 6) == "set before add_agent"
+        assert request_var.get() == "set after add_agent"  # the handlers never leak out
+
+    twin.run(scenario)
+
+
+def test_context_variables_survive_awaits_and_reach_child_tasks_of_the_same_message(
+    twin: TwinRunner,
+) -> None:
+    class Nested(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            request_var.set(message)
+
+            async def child() -> str:
+                await asyncio.sleep(0)
+                return request_var.get()
+
+            async with asyncio.TaskGroup() as group:
+                task = group.create_task(child())
+            await asyncio.sleep(0)
+            return request_var.get(), task.result()
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Nested("nested", max_concurrency=4))
+        for n in range(4):
+            await m.send_to("nested", f"warm-up {n}")
+        assert await m.query("nested", "mine") == ("mine", "mine")
+
+    twin.run(scenario)
+
+
+# -- no Task per message ------------------------------------------------------------------------
+
+
+def test_one_task_handles_a_whole_backlog_of_messages(twin: TwinRunner, gate: Gate) -> None:
+    tasks: list[asyncio.Task[Any] | None] = []
+
+    class Recorder(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> None:
+            if message == 0:
+                await gate.wait()  # the other 49 queue up meanwhile
+            await asyncio.sleep(0)
+            tasks.append(asyncio.current_task())
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Recorder("recorder"))
+        await m.send_to("recorder", 0)
+        assert await m.until(lambda: gate.entered == 1)
+        for n in range(1, 50):
+            await m.send_to("recorder", n)
+        gate.open()
+        await m.wait_idle()
+        assert len(tasks) == 50
+        assert None not in tasks
+        assert len(set(tasks)) == 1
+
+    twin.run(scenario)
+
+
+@pytest.mark.asyncio
+async def test_far_fewer_tasks_than_messages_are_created(amesh: serendip.LocalMesh) -> None:
+    created: list[str] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kw: Any) -> asyncio.Task[Any]:
+        created.append(getattr(coro, "__qualname__", repr(coro)))
+        return asyncio.Task(coro, loop=loop, **kw)
+
+    handled = 0
+
+    class Worker(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> None:
+            nonlocal handled
+            await asyncio.sleep(0)
+            handled += 1
+
+    amesh.add_agent(Worker("worker"))
+    loop.set_task_factory(counting_factory)
+    try:
+        for n in range(500):
+            amesh.send_to_nowait("worker", n)
+        await asyncio.wait_for(amesh.wait_idle(), 10)
+    finally:
+        loop.set_task_factory(previous)
+    assert handled == 500
+    assert 1 <= len(created) <= 10, created
+
+
+# -- ordering and concurrency -------------------------------------------------------------------
+
+
+def test_with_max_concurrency_1_messages_are_handled_one_at_a_time_in_mailbox_order(
+    twin: TwinRunner, gate: Gate
+) -> None:
+    events: list[tuple[str, int]] = []
+
+    class Serial(Agent):
+        async def on_message(self, message: int, ctx: Context) -> None:
+            events.append(("start", message))
+            if message == 0:
+                await gate.wait()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.001 * (message % 3))
+            events.append(("end", message))
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Serial("serial"))
+        await m.send_to("serial", 0)
+        assert await m.until(lambda: gate.entered == 1)
+        for n in range(1, 20):
+            await m.send_to("serial", n)
+        await m.pause()
+        assert events == [("start", 0)]  # the others wait while message 0 awaits
+        gate.open()
+        await m.wait_idle()
+        assert events == [(kind, n) for n in range(20) for kind in ("start", "end")]
+
+    twin.run(scenario)
+
+
+def test_with_max_concurrency_k_up_to_k_handlers_run_at_once_and_never_more(
+    twin: TwinRunner, gate: Gate
+) -> None:
+    started: list[int] = []
+    current = 0
+    peak = 0
+
+    class Pool(Agent):
+        async def on_message(self, message: int, ctx: Context) -> None:
+            nonlocal current, peak
+            started.append(message)
+            current += 1
+            peak = max(peak, current)
+            try:
+                await gate.wait()
+                await asyncio.sleep(0)
+            finally:
+                current -= 1
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Pool("pool", max_concurrency=3))
+        for n in range(10):
+            await m.send_to("pool", n)
+        assert await m.until(lambda: current == 3)
+        await m.pause()
+        assert (current, peak, started) == (3, 3, [0, 1, 2])  # the 4th waits for a slot
+        gate.open()
+        await m.wait_idle()
+        assert current == 0
+        assert peak == 3
+        assert started == list(range(10))  # slots take messages in mailbox order
+
+    twin.run(scenario)
+
+
+def test_max_concurrency_k_answers_queries_while_other_handlers_wait(
+    twin: TwinRunner, gate: Gate
+) -> None:
+    class Pool(Agent):
+        async def on_message(self, message: str, ctx: Context) -> str:
+            if message == "block":
+                await gate.wait()
+            return message.upper()
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Pool("pool", max_concurrency=2))
+        blocked = m.start(m.query, "pool", "block")
+        assert await m.until(lambda: gate.entered == 1)
+        free = m.start(m.query, "pool", "free")  # arrives while the only running slot waits
+        answered = await m.until(lambda: m.done(free))
+        gate.open()
+        assert answered, "the free slot never took a message sent while the other slot was busy"
+        assert await m.result(free) == "FREE"
+        assert await m.result(blocked) == "BLOCK"
+
+    twin.run(scenario)
+
+
+# -- sync handlers --------------------------------------------------------------------------------
+
+
+def test_a_sync_handler_is_called_on_its_home_loop_thread(twin: TwinRunner) -> None:
+    class Plain(Agent):
+        def on_message(self, message: Any, ctx: Context) -> Any:
+            return where()
+
+    class Coroutine(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            return where()
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Plain("plain"))
+        m.mesh.add_agent(Coroutine("coro"))
+        loop, thread = await m.query("plain", "where?")
+        assert_home(m, loop, thread)
+        assert (loop, thread) == await m.query("coro", "where?")
+
+    twin.run(scenario)
+
+
+def test_sync_handlers_take_messages_one_at_a_time_in_order(twin: TwinRunner) -> None:
+    seen: list[int] = []
+    inside = 0
+
+    class Plain(Agent):
+        def on_message(self, message: int, ctx: Context) -> None:
+            nonlocal inside
+            inside += 1
+            assert inside == 1
+            seen.append(message)
+            inside -= 1
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Plain("plain", max_concurrency=4))
+        for n in range(300):
+            await m.send_to("plain", n)
+        await m.wait_idle()
+        assert seen == list(range(300))
+        assert m.mesh.metrics()["plain"] == {"handled": 300, "failed": 0, "mailbox": 0}
+
+    twin.run(scenario)
+
+
+# -- hooks --------------------------------------------------------------------------------------
+
+
+def make_hooked(style: str, events: list[tuple[str, Any, Any]]) -> type[Agent]:
+    def record(name: str, ctx: Context) -> None:
+        loop, thread = where()
+        events.append((name, (loop, thread), (ctx.agent, ctx.sender, ctx.message_id)))
+
+    class SyncHooks(Agent):
+        def on_start(self, ctx: Context) -> None:
+            record("start", ctx)
+
+        def on_stop(self, ctx: Context) -> None:
+            record("stop", ctx)
+
+        async def on_message(self, message: Any, ctx: Context) -> None:
+            record("message", ctx)
+
+    class AsyncHooks(Agent):
+        async def on_start(self, ctx: Context) -> None:
+            await asyncio.sleep(0.01)  # messages sent meanwhile must wait for the hook
+            record("start", ctx)
+
+        async def on_stop(self, ctx: Context) -> None:
+            await asyncio.sleep(0)
+            record("stop", ctx)
+
+        async def on_message(self, message: Any, ctx: Context) -> None:
+            record("message", ctx)
+
+    return SyncHooks if style == "sync" else AsyncHooks
+
+
+@pytest.mark.parametrize("style", ["sync", "async"])
+def test_hooks_run_on_the_home_loop_start_first_and_stop_at_remove_agent(
+    twin: TwinRunner, style: str
+) -> None:
+    events: list[tuple[str, Any, Any]] = []
+    hooked = make_hooked(style, events)
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(hooked("hooked"))
+        await m.send_to("hooked", "first")  # sent at once: must wait for on_start
+        await m.wait_idle()
+        m.mesh.remove_agent("hooked")
+        assert await m.until(lambda: len(events) == 3)  # on the caller's loop it is scheduled
+        assert [e[0] for e in events] == ["start", "message", "stop"]
+        home = events[0][1]
+        assert all(e[1] == home for e in events)
+        assert_home(m, *home)
+        assert events[0][2] == ("hooked", None, None)
+        assert events[2][2] == ("hooked", None, None)
+
+    twin.run(scenario)
+
+
+@pytest.mark.parametrize("style", ["sync", "async"])
+def test_on_stop_runs_at_close(twin: TwinRunner, style: str) -> None:
+    events: list[tuple[str, Any, Any]] = []
+    hooked = make_hooked(style, events)
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(hooked("one"))
+        m.mesh.add_agent(hooked("two"))
+        assert await m.until(lambda: len(events) == 2)
+        assert_home(m, *events[0][1])
+        await m.close()
+        assert sorted((e[0], e[2][0]) for e in events) == [
+            ("start", "one"),
+            ("start", "two"),
+            ("stop", "one"),
+            ("stop", "two"),
+        ]
+        assert all(e[1] == events[0][1] for e in events)
+
+    twin.run(scenario)
+
+
+def test_a_failing_on_start_is_logged_and_the_agent_still_works(
+    twin: TwinRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Fragile(Agent):
+        async def on_start(self, ctx: Context) -> None:
+            raise OSError("no config")
+
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            return message
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Fragile("fragile"))
+        assert await m.query("fragile", "still here") == "still here"
+
+    with caplog.at_level("ERROR", logger="serendip"):
+        twin.run(scenario)
+    failures = [r for r in caplog.records if r.name == "serendip" and "on_start" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].exc_info is not None and isinstance(failures[0].exc_info[1], OSError)
+
+
+SAFETY_LONG = 60.0  # a sleep that only ends by cancellation
