@@ -1,4 +1,4 @@
-// examples/native_agents.cpp: C++ agents on a mesh: plain handlers, and a coroutine that asks others.
+// examples/native_agents.cpp: C++ agents: plain handlers and a coroutine that asks others.
 // SPDX-License-Identifier: Apache-2.0
 //
 // "squarer" and "echo" are plain handlers: each call runs to completion on a scheduler worker.

@@ -1,4 +1,4 @@
-// src/native_agent.cpp: native agents: running handlers, and resuming coroutines on their own agent.
+// src/native_agent.cpp: native agents: handlers, and coroutines resumed on their own agent.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/mesh.hpp>
 #include <serendip/native_agent.hpp>

@@ -44,7 +44,7 @@ class NativeHandler {
     if constexpr (std::is_same_v<R, Task<Payload>>) {
       coroutine_ = std::move(f);
     } else {
-      static_assert(std::is_convertible_v<R, Payload>, "a handler returns Payload or Task<Payload>");
+      static_assert(std::is_convertible_v<R, Payload>, "handlers return Payload or Task<Payload>");
       plain_ = std::move(f);
     }
   }

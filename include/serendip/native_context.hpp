@@ -1,4 +1,4 @@
-// include/serendip/native_context.hpp: what a native handler knows about its message and how it talks back.
+// include/serendip/native_context.hpp: a native handler's view of its message, and its voice.
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 

@@ -36,15 +36,25 @@ class LoopBridge:
     Loop thread only, except ``core`` (thread-safe) and construction (see ``bridge_for``).
     """
 
-    __slots__ = ("core", "loop", "runners", "_waits", "_tokens", "__weakref__")
+    __slots__ = ("core", "_loop", "runners", "_waits", "_tokens", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.core = _core.LoopBridge()
-        self.loop = loop
+        # Weak: the registry below maps loop -> bridge weakly, which a strong back-reference
+        # would defeat (the loop, and with it the bridge, would never be freed).
+        self._loop = weakref.ref(loop)
         self.runners: dict[int, Runnable] = {}
         self._waits: dict[int, asyncio.Future[OutcomeTuple]] = {}
         self._tokens: Iterator[int] = itertools.count(1)
         loop.add_reader(self.core.fd, self._drain)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The bridge's loop (alive while anything can still use the bridge)."""
+        loop = self._loop()
+        if loop is None:
+            raise RuntimeError("the loop of this bridge no longer exists")
+        return loop
 
     def new_wait(self) -> tuple[asyncio.Future[OutcomeTuple], _core.Waiter, int]:
         """A future on this loop and the native waiter that resolves it."""

@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar
 from . import _core, _lifecycle
 from ._agent import Agent
 from ._bridge import bridge_for, running_bridge
-from ._errors import AgentNotFound, MeshClosed
+from ._errors import AgentNotFound, MeshClosed, QueryTimeout
 from ._home import BackgroundLoop
 from ._outcome import raise_for_route, unwrap
 from ._runner import AgentRunner
@@ -43,6 +43,18 @@ class _State(enum.Enum):
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     return asyncio._get_running_loop()
+
+
+def _remaining(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (monotonic), never negative; None for no deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _loop_time(deadline: float | None) -> float | None:
+    """``deadline`` (monotonic) on the running loop's clock."""
+    if deadline is None:
+        return None
+    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
 
 
 def _block(waiter: _core.BlockingWaiter, deadline: float | None) -> bool:
@@ -225,15 +237,18 @@ class LocalMesh:
         self._check_open()
         self._refuse_blocking(target, "query_sync")
         waiter = _core.BlockingWaiter()
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            code, request_id = self._core.request(target, payload, None, timeout, waiter)
+            code, request_id = self._core.request(
+                target, payload, None, _remaining(deadline), waiter
+            )
             if code == _core.DELIVERED:
                 break
             if code != _core.FULL:
                 raise_for_route(code, target)
             space = _core.BlockingWaiter()
-            if self._core.wait_space(target, space):
-                _block(space, None)
+            if self._core.wait_space(target, space) and not _block(space, deadline):
+                raise QueryTimeout(f"agent {target!r}'s mailbox stayed full until the deadline")
         try:
             _block(waiter, None)  # the native deadline ends the wait
         except BaseException:
@@ -354,13 +369,16 @@ class LocalMesh:
             )
         bridge = running_bridge()
         future, waiter, token = bridge.new_wait()
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             code, request_id = self._core.request(target, payload, sender, timeout, waiter)
             while code:
                 if code != _core.FULL:
                     raise_for_route(code, target)
-                await self._space(target)
-                code, request_id = self._core.request(target, payload, sender, timeout, waiter)
+                await self._space(target, deadline)
+                code, request_id = self._core.request(
+                    target, payload, sender, _remaining(deadline), waiter
+                )
             try:
                 outcome = await future
             except asyncio.CancelledError:
@@ -370,12 +388,18 @@ class LocalMesh:
             bridge.forget(token)
         return unwrap(outcome, target)
 
-    async def _space(self, target: str) -> None:
+    async def _space(self, target: str, deadline: float | None = None) -> None:
         bridge = running_bridge()
         future, waiter, token = bridge.new_wait()
         try:
             if self._core.wait_space(target, waiter):
-                await future
+                try:
+                    async with asyncio.timeout_at(_loop_time(deadline)):
+                        await future
+                except TimeoutError:
+                    raise QueryTimeout(
+                        f"agent {target!r}'s mailbox stayed full until the deadline"
+                    ) from None
         finally:
             bridge.forget(token)
 

@@ -110,7 +110,9 @@ class AgentRunner:
     async def stop(self) -> None:
         """Cancels running handlers, waits for them, then runs ``on_stop``. Home loop only."""
         self._stopped = True
-        tasks = list(self._tasks)
+        # A handler may close its own mesh: never cancel or wait for the calling task.
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
         for task in tasks:
             task.cancel()
         if tasks:

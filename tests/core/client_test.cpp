@@ -1,4 +1,4 @@
-// tests/core/client_test.cpp: the blocking helpers: tell and ask (with waits for space) and wait_idle.
+// tests/core/client_test.cpp: blocking tell and ask (waiting for space) and wait_idle.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/client.hpp>
 #include <serendip/mesh.hpp>

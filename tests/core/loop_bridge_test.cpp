@@ -1,4 +1,4 @@
-// tests/core/loop_bridge_test.cpp: the loop bridge's ready queue, its one-write-per-batch wake fd, and its waiters.
+// tests/core/loop_bridge_test.cpp: the ready queue, one wake write per batch, waiters.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/agent_cell.hpp>
 #include <serendip/loop_bridge.hpp>

@@ -1,4 +1,4 @@
-// tests/core/mailbox_test.cpp: the two-lane bounded mailbox and its idle->armed scheduling contract.
+// tests/core/mailbox_test.cpp: the two-lane bounded mailbox and its idle->armed contract.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/mailbox.hpp>
 

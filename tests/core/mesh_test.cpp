@@ -1,4 +1,4 @@
-// tests/core/mesh_test.cpp: tell, request and reply through the mesh, its failures, removal and close.
+// tests/core/mesh_test.cpp: tell, request and reply, their failures, removal and close.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/errors.hpp>
 #include <serendip/mesh.hpp>

@@ -1,4 +1,4 @@
-// tests/core/native_agent_stress_test.cpp: a million messages through sixteen native agents, none lost.
+// tests/core/native_agent_stress_test.cpp: a million messages to sixteen agents, none lost.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/client.hpp>
 #include <serendip/native_agent.hpp>

@@ -1,4 +1,4 @@
-// tests/core/native_agent_test.cpp: native agents: answers, errors, order, concurrency, queries, deadlines, close.
+// tests/core/native_agent_test.cpp: native agents: answers, order, concurrency, queries, close.
 // SPDX-License-Identifier: Apache-2.0
 //
 // Agents under test talk to each other and to a "gate": a parked foreign agent whose mailbox
@@ -308,7 +308,9 @@ TEST_F(NativeAgentTest, a_coroutine_always_resumes_on_its_own_agent_one_step_at_
   }
   std::vector<std::shared_ptr<BlockingWaiter>> waiters;
   for (int i = 0; i < per_agent; ++i) {
-    for (int a = 0; a < agents; ++a) waiters.push_back(request("coordinator-" + std::to_string(a), i));
+    for (int a = 0; a < agents; ++a) {
+      waiters.push_back(request("coordinator-" + std::to_string(a), i));
+    }
   }
   for (std::size_t i = 0; i < waiters.size(); ++i) {
     Outcome outcome = outcome_of(*waiters[i]);

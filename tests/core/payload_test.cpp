@@ -1,4 +1,4 @@
-// tests/core/payload_test.cpp: Payload stores any move-constructible value, in place or on the heap.
+// tests/core/payload_test.cpp: Payload holds any movable value, in place or on the heap.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/payload.hpp>
 

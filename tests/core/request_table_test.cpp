@@ -1,4 +1,4 @@
-// tests/core/request_table_test.cpp: every request ends exactly once, whichever of reply, cancel, expiry or close wins.
+// tests/core/request_table_test.cpp: every request ends exactly once, whoever races to end it.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/errors.hpp>
 #include <serendip/request_table.hpp>

@@ -1,4 +1,4 @@
-// tests/core/scheduler_test.cpp: the work-sharing pool runs scheduled agents, one worker per agent at a time.
+// tests/core/scheduler_test.cpp: the work-sharing pool runs each agent on one worker at a time.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/scheduler.hpp>
 

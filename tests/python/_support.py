@@ -125,6 +125,16 @@ class Twin:
 class AsyncTwin(Twin):
     kind = "async"
 
+    def __init__(self, mesh: serendip.LocalMesh) -> None:
+        super().__init__(mesh)
+        self.started: list[asyncio.Future[Any]] = []
+
+    async def settle(self) -> None:
+        """Ends the calls a failed scenario left behind, quietly."""
+        for task in self.started:
+            task.cancel()
+        await asyncio.gather(*self.started, return_exceptions=True)
+
     async def query(self, target: str, payload: Any, **kw: Any) -> Any:
         return await self.mesh.query(target, payload, **kw)
 
@@ -140,9 +150,11 @@ class AsyncTwin(Twin):
     async def close(self) -> None:
         await self.mesh.aclose()
 
-    def start(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
-        """Runs ``await fn(*args)`` concurrently with the scenario (a Task)."""
-        return asyncio.ensure_future(fn(*args))
+    def start(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kw: Any) -> Any:
+        """Runs ``await fn(*args, **kw)`` concurrently with the scenario (a Task)."""
+        task = asyncio.ensure_future(fn(*args, **kw))
+        self.started.append(task)
+        return task
 
     def done(self, pending: Any) -> bool:
         return pending.done()
@@ -183,9 +195,9 @@ class SyncTwin(Twin):
     async def close(self) -> None:
         self.mesh.close()
 
-    def start(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> _Pending:
-        """Runs ``fn(*args)`` concurrently with the scenario (a plain thread)."""
-        return _Pending(fn(*args))
+    def start(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kw: Any) -> _Pending:
+        """Runs ``fn(*args, **kw)`` concurrently with the scenario (a plain thread)."""
+        return _Pending(fn(*args, **kw))
 
     def done(self, pending: _Pending) -> bool:
         return not pending.thread.is_alive()
@@ -242,11 +254,13 @@ class TwinRunner:
 
     async def _run_async(self, scenario: Scenario, mesh_name: str) -> Any:
         mesh = serendip.LocalMesh(mesh_name)
+        twin = AsyncTwin(mesh)
         try:
-            return await asyncio.wait_for(scenario(AsyncTwin(mesh)), 2 * SAFETY)
+            return await asyncio.wait_for(scenario(twin), 2 * SAFETY)
         finally:
             self._open_gates()
             await mesh.aclose()
+            await twin.settle()
 
     def _run_sync(self, scenario: Scenario, mesh_name: str) -> Any:
         mesh = serendip.LocalMesh(mesh_name)

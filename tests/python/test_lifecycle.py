@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import serendip
 from serendip import Agent, Context, LocalMesh, MeshClosed
 
 from _support import SAFETY, Gate, Twin, TwinRunner, wait_until
@@ -244,6 +243,47 @@ async def test_a_sync_close_on_the_agents_loop_fails_queries_and_schedules_on_st
         await asyncio.wait_for(query, SAFETY)
     assert await asyncio.to_thread(blocker.stopped.wait, SAFETY)
     assert blocker.cancelled == 1
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param(
+            "await aclose()",
+            marks=pytest.mark.xfail(
+                reason="known bug: aclose() awaited from a handler recurses (RecursionError)",
+                strict=True,
+            ),
+        ),
+        "close()",
+    ],
+)
+def test_a_handler_can_close_its_own_mesh(twin: TwinRunner, how: str) -> None:
+    events: list[str] = []
+
+    class Shutdown(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> str:
+            if how == "close()":
+                ctx.mesh.close()
+            else:
+                await ctx.mesh.aclose()
+            events.append("close returned")
+            return "closing"
+
+        def on_stop(self, ctx: Context) -> None:
+            events.append("shutdown stopped")
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Shutdown("shutdown"))
+        bystander = m.mesh.add_agent(SyncStop("bystander"))
+        with pytest.raises(MeshClosed):
+            await m.query("shutdown", "please")
+        assert await m.until(lambda: len(events) == 2)
+        assert sorted(events) == ["close returned", "shutdown stopped"]
+        assert await m.until(bystander.stopped.is_set)
+        assert await m.until(lambda: "closed agents=0" in repr(m.mesh))  # not stuck "closing"
+
+    twin.run(scenario)
 
 
 # -- exit without close (subprocesses) ----------------------------------------------------------

@@ -206,6 +206,27 @@ def test_a_mesh_built_in_sync_code_works_inside_asyncio_run_later(mesh: LocalMes
     assert mesh.agents == ["background"]
 
 
+def test_two_meshes_can_share_one_loop() -> None:
+    class Tagged(Agent):
+        def __init__(self, name: str, tag: str) -> None:
+            super().__init__(name)
+            self.tag = tag
+
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            return self.tag, ctx.mesh.name, message
+
+    async def main() -> None:
+        async with LocalMesh("one") as one, LocalMesh("two") as two:
+            one.add_agent(Tagged("same", "first"))
+            two.add_agent(Tagged("same", "second"))
+            assert await one.query("same", 1) == ("first", "one", 1)
+            assert await two.query("same", 2) == ("second", "two", 2)
+            await one.aclose()
+            assert await two.query("same", 3) == ("second", "two", 3)
+
+    asyncio.run(main())
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("call", ["query_sync", "send_to_sync", "wait_idle_sync"])
 async def test_a_sync_call_on_the_loop_thread_that_runs_the_target_raises_runtime_error(
@@ -333,17 +354,46 @@ def test_a_failing_one_way_message_is_logged_and_counted(
 
 
 def test_a_query_past_its_deadline_raises_query_timeout_and_cancels_the_handler(
-    twin: TwinRunner, gate: Gate
+    twin: TwinRunner,
 ) -> None:
+    class Slow(Agent):
+        def __init__(self, name: str) -> None:
+            super().__init__(name)
+            self.cancelled = threading.Event()
+            self.received: list[Any] = []
+
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            self.received.append(message)
+            if message == "slow":
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    self.cancelled.set()
+                    raise
+            return message
+
     async def scenario(m: Twin) -> None:
-        slow = m.mesh.add_agent(Blocker("slow", gate))
-        with pytest.raises(QueryTimeout):
-            await m.query("slow", "block", timeout=0.2)
+        slow = m.mesh.add_agent(Slow("slow"))
+        with pytest.raises(QueryTimeout, match="'slow'"):
+            await m.query("slow", "slow", timeout=0.2)
         assert await m.until(slow.cancelled.is_set)  # deadline expiry cancelled the handler
         assert await m.query("slow", "next") == "next"  # and the agent went on
-        assert slow.received == ["next"]
+        assert slow.received == ["slow", "next"]
 
     twin.run(scenario)
+
+
+def test_a_deadline_fires_even_while_the_targets_loop_is_blocked(
+    mesh: LocalMesh, gate: Gate
+) -> None:
+    agent = mesh.add_agent(SyncBlocker("hog", gate))  # holds the background loop thread
+    with pytest.raises(QueryTimeout):
+        mesh.query_sync("hog", "block", timeout=0.2)
+    assert gate.entered == 1 and not gate.is_open  # the handler is still running
+    gate.open()
+    mesh.wait_idle_sync(SAFETY)
+    assert agent.received == ["block"]  # its late answer went nowhere
+    assert mesh.query_sync("hog", "next") == "next"
 
 
 @pytest.mark.asyncio
@@ -537,6 +587,24 @@ def test_a_query_to_a_full_mailbox_waits_for_space(twin: TwinRunner, gate: Gate)
     twin.run(scenario)
 
 
+def test_a_query_waiting_for_mailbox_space_still_honours_its_deadline(
+    twin: TwinRunner, gate: Gate
+) -> None:
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Blocker("small", gate, mailbox_size=1))
+        await m.send_to("small", "block")
+        assert await m.until(lambda: gate.entered == 1)
+        m.send_to_nowait("small", "queued")
+        asked = m.start(m.query, "small", "asked", timeout=0.2)
+        ended = await m.until(lambda: m.done(asked))
+        gate.open()
+        assert ended, "a query with timeout=0.2 kept waiting for space past its deadline"
+        with pytest.raises(QueryTimeout):
+            await m.result(asked)
+
+    twin.run(scenario)
+
+
 def test_send_to_sync_blocks_a_thread_while_the_mailbox_is_full(
     mesh: LocalMesh, gate: Gate
 ) -> None:
@@ -668,10 +736,13 @@ def test_broadcast_reaches_every_agent_but_the_excluded_ones(twin: TwinRunner) -
         assert await m.broadcast("not a", exclude="a") == 2
         assert await m.broadcast("only c", exclude=["a", "b"]) == 1
         assert await m.broadcast("none", exclude=["a", "b", "c", "ghost"]) == 0
+        shared = {"one": "object"}
+        assert await m.broadcast(shared) == 3
         await m.wait_idle()
-        assert a.received == ["all"]
-        assert b.received == ["all", "not a"]
-        assert c.received == ["all", "not a", "only c"]
+        assert a.received == ["all", shared]
+        assert b.received == ["all", "not a", shared]
+        assert c.received == ["all", "not a", "only c", shared]
+        assert a.received[-1] is b.received[-1] is c.received[-1] is shared
 
     twin.run(scenario)
 
@@ -755,17 +826,30 @@ def test_queries_still_queued_for_a_removed_agent_fail_with_agent_not_found(
 ) -> None:
     async def scenario(m: Twin) -> None:
         agent = m.mesh.add_agent(Blocker("leaving", gate))
-        running = m.start(m.query, "leaving", "block")
+        await m.send_to("leaving", "block")
         assert await m.until(lambda: gate.entered == 1)
         queued = m.start(m.query, "leaving", "queued")
         assert await m.until(lambda: m.mesh.metrics()["leaving"]["mailbox"] == 1)
         m.mesh.remove_agent("leaving")
         with pytest.raises(AgentNotFound):
             await m.result(queued)
-        with pytest.raises(AgentNotFound):
-            await m.result(running)
         assert await m.until(agent.cancelled.is_set)  # its running handler was cancelled
         assert agent.received == []
+
+    twin.run(scenario)
+
+
+def test_a_query_being_handled_when_its_agent_is_removed_fails_with_agent_not_found(
+    twin: TwinRunner, gate: Gate
+) -> None:
+    async def scenario(m: Twin) -> None:
+        agent = m.mesh.add_agent(Blocker("leaving", gate))
+        running = m.start(m.query, "leaving", "block")  # default deadline: 30 s
+        assert await m.until(lambda: gate.entered == 1)
+        m.mesh.remove_agent("leaving")
+        assert await m.until(agent.cancelled.is_set)
+        with pytest.raises(AgentNotFound):
+            await m.result(running)  # at once, not at the deadline
 
     twin.run(scenario)
 
