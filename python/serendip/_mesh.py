@@ -315,12 +315,14 @@ class LocalMesh:
         if not self._begin_close():
             return
         here = _running_loop()
-        for loop, runners in self._runners_by_loop().items():
-            if loop is here:
-                await _stop_all(runners)()
-            else:
-                self._run_on(loop, _stop_all(runners))
-        self._finish_close()
+        try:
+            for loop, runners in self._runners_by_loop().items():
+                if loop is here:
+                    await _stop_all(runners)()
+                else:
+                    self._run_on(loop, _stop_all(runners))
+        finally:
+            self._finish_close()
 
     def __enter__(self) -> Self:
         return self
@@ -481,6 +483,7 @@ class LocalMesh:
 
 def _stop_all(runners: list[AgentRunner]) -> Callable[[], Coroutine[Any, Any, None]]:
     async def stop() -> None:
-        await asyncio.gather(*(r.stop() for r in runners), return_exceptions=True)
+        caller = asyncio.current_task()  # gather runs each stop in a task of its own
+        await asyncio.gather(*(r.stop(caller) for r in runners), return_exceptions=True)
 
     return stop

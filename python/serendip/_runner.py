@@ -107,12 +107,14 @@ class AgentRunner:
             if self._ready_while_starting:
                 self.on_ready()
 
-    async def stop(self) -> None:
-        """Cancels running handlers, waits for them, then runs ``on_stop``. Home loop only."""
+    async def stop(self, caller: asyncio.Task[Any] | None = None) -> None:
+        """Cancels running handlers, waits for them, then runs ``on_stop``. Home loop only.
+
+        ``caller`` is the task asking for the stop; it is never cancelled or awaited, so a
+        handler may close its own mesh.
+        """
         self._stopped = True
-        # A handler may close its own mesh: never cancel or wait for the calling task.
-        current = asyncio.current_task()
-        tasks = [task for task in self._tasks if task is not current]
+        tasks = [task for task in self._tasks if task is not caller]
         for task in tasks:
             task.cancel()
         if tasks:

@@ -248,13 +248,7 @@ async def test_a_sync_close_on_the_agents_loop_fails_queries_and_schedules_on_st
 @pytest.mark.parametrize(
     "how",
     [
-        pytest.param(
-            "await aclose()",
-            marks=pytest.mark.xfail(
-                reason="known bug: aclose() awaited from a handler recurses (RecursionError)",
-                strict=True,
-            ),
-        ),
+        "await aclose()",
         "close()",
     ],
 )
