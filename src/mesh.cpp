@@ -3,6 +3,8 @@
 #include <serendip/errors.hpp>
 #include <serendip/mesh.hpp>
 
+#include <stdexcept>
+
 namespace serendip {
 
 Mesh::Mesh(MeshOptions options) : options_(options) {}
@@ -52,6 +54,10 @@ RouteResult Mesh::tell(EnvelopePtr& env) {
 }
 
 RouteResult Mesh::tell(const AgentCellPtr& agent, EnvelopePtr& env) {
+  // Reply kinds travel only through the urgent lane and are never counted as work.
+  if (env->kind == Kind::reply || env->kind == Kind::error) {
+    throw std::invalid_argument("reply and error envelopes are the mesh's own; send tell kinds");
+  }
   if (closed()) return RouteResult::closed;
   env->id = next_message_id_.fetch_add(1, std::memory_order_relaxed);
   return deliver(agent, env);
@@ -80,8 +86,10 @@ Sent Mesh::request(const AgentCellPtr& agent, EnvelopePtr& env, WaiterPtr waiter
   env->request_id = id;
   RouteResult r = deliver(agent, env);
   if (r != RouteResult::delivered) {
-    requests_.discard(id);
     env->request_id = 0;
+    // Its deadline or the mesh's close may have ended the request meanwhile: the waiter then
+    // holds that outcome, so the caller must take it rather than retry with the same waiter.
+    if (!requests_.discard(id)) return {RouteResult::delivered, id};
     return {r, 0};
   }
   return {r, id};

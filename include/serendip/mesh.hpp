@@ -55,10 +55,13 @@ class Mesh {
   /// Thread-safe.
   RouteResult tell(EnvelopePtr& env);
   /// Like tell, to one agent already looked up (skips the name lookup). Thread-safe.
+  /// Throws std::invalid_argument for `reply`/`error` kinds, which only the mesh sends.
   RouteResult tell(const AgentCellPtr& agent, EnvelopePtr& env);
 
   /// Sends `env` as a request that `waiter` hears the end of. Fills its id, request id and
-  /// deadline. On anything but `delivered` nothing was opened, `env` stays with the caller and
+  /// deadline. On `delivered` the waiter will hear the end (if the deadline or close ended the
+  /// request while a full mailbox refused it, `env` stays with the caller but the waiter has
+  /// that outcome). On anything else nothing was opened, `env` stays with the caller and
   /// `waiter` is untouched (the caller may wait for space and retry). Thread-safe.
   Sent request(EnvelopePtr& env, WaiterPtr waiter, Deadline deadline);
   /// Like request, to one agent already looked up. Thread-safe.

@@ -86,7 +86,8 @@ class AgentRunner:
         self._name = agent.name
         self._context = context
         self._on_message = agent.on_message
-        self._is_async = inspect.iscoroutinefunction(agent.on_message)
+        # Unwrapped, so a decorator built with functools.wraps keeps an async handler async.
+        self._is_async = inspect.iscoroutinefunction(inspect.unwrap(agent.on_message))
         self._max_concurrency = agent.max_concurrency if self._is_async else 1
         self._started = False
         self._stopped = False
@@ -175,10 +176,16 @@ class AgentRunner:
                 ctx = Context(self._mesh, self._name, envelope)
                 try:
                     result = self._context.copy().run(self._on_message, envelope.payload, ctx)
+                    if inspect.iscoroutine(result):
+                        result.close()
+                        raise TypeError(
+                            f"{self._name!r}: on_message is a plain function that returned a "
+                            "coroutine; declare it `async def` (or wrap it with functools.wraps)"
+                        )
                 except BaseException as exc:
                     self._fail(envelope, exc)
-                    if not isinstance(exc, Exception):
-                        raise
+                    if not isinstance(exc, (Exception, asyncio.CancelledError)):
+                        raise  # KeyboardInterrupt, SystemExit: not the handler's failure
                 else:
                     if request_id:
                         core.reply(request_id, result)
@@ -224,9 +231,13 @@ class AgentRunner:
                 result = await _InContext(
                     self._on_message(envelope.payload, ctx), self._context.copy()
                 )
-            except asyncio.CancelledError:
-                if request_id not in self._abandoned:
+            except asyncio.CancelledError as exc:
+                if request_id in self._abandoned:
+                    pass  # the asker gave up; its handler saw the cancellation
+                elif self._stopped or task.cancelling():
                     raise  # the runner itself is being cancelled (shutdown)
+                else:
+                    self._fail(envelope, exc)  # the handler's own CancelledError: its failure
             except BaseException as exc:
                 self._fail(envelope, exc)
                 if not isinstance(exc, Exception):

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 namespace serendip {
@@ -95,6 +96,16 @@ TEST_F(MeshTest, a_full_mailbox_refuses_tells_and_requests_without_counting_or_o
   EXPECT_EQ(uut.timers().size(), 0u);
   EXPECT_FALSE(waiter->done());
   EXPECT_EQ(uut.work().outstanding(), 2);
+}
+
+TEST_F(MeshTest, reply_kinds_are_refused_by_tell_and_never_counted) {
+  for (Kind kind : {Kind::reply, Kind::error}) {
+    EnvelopePtr env = make_envelope(kind, "agent", 1);
+    EXPECT_THROW(uut.tell(env), std::invalid_argument);
+    EXPECT_NE(env, nullptr);
+  }
+  EXPECT_EQ(uut.work().outstanding(), 0);
+  EXPECT_EQ(agent.cell->mailbox().size(), 0u);
 }
 
 TEST_F(MeshTest, an_unanswered_request_ends_as_timeout_and_its_agent_is_told) {

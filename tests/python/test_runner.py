@@ -123,7 +123,7 @@ def test_a_task_group_works_inside_a_handler(twin: TwinRunner) -> None:
     twin.run(scenario)
 
 
-@pytest.mark.xfail(reason="known bug: a CancelledError raised by the handler itself (not an abandon) ends the runner instead of failing only that message", strict=True)
+
 def test_a_cancelled_error_the_handler_raises_itself_fails_that_message_only(
     twin: TwinRunner,
 ) -> None:
@@ -145,7 +145,7 @@ def test_a_cancelled_error_the_handler_raises_itself_fails_that_message_only(
     twin.run(scenario)
 
 
-@pytest.mark.xfail(reason="known bug: handlers are classified by iscoroutinefunction only; a decorated handler returning a coroutine is not awaited", strict=True)
+
 def test_a_decorated_coroutine_handler_is_awaited_not_sent_back_as_a_coroutine(
     twin: TwinRunner,
 ) -> None:
