@@ -15,9 +15,10 @@ TimerQueue::Key TimerQueue::schedule(Deadline at, std::function<void()> fn) {
     std::lock_guard lock(mutex_);
     key = Key{at, next_seq_++};
     auto it = timers_.emplace(key, std::move(fn)).first;
-    earliest = it == timers_.begin();
+    // Only a deadline before the thread's planned wake-up changes how long it must sleep; a
+    // steady stream of requests with one timeout never wakes it (each lands after the last).
+    earliest = at < wake_at_;
   }
-  // Only a new earliest deadline changes how long the thread must sleep.
   if (earliest) cv_.notify_one();
   return key;
 }
@@ -46,14 +47,19 @@ void TimerQueue::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     if (timers_.empty()) {
+      wake_at_ = Deadline::max();
       cv_.wait(lock);
+      wake_at_ = Deadline::min();
       continue;
     }
     auto first = timers_.begin();
-    // A copy: the wait releases the lock, and a cancel may free the node meanwhile.
+    // A copy: the wait releases the lock, and a cancel may free the node meanwhile. Cancels
+    // do not wake the thread: it sleeps until this deadline even if that timer is gone.
     const Deadline due = first->first.first;
     if (Clock::now() < due) {
+      wake_at_ = due;
       cv_.wait_until(lock, due);
+      wake_at_ = Deadline::min();
       continue;
     }
     std::function<void()> fn = std::move(first->second);

@@ -18,7 +18,7 @@ namespace serendip {
 /// callbacks must only touch native state (rule 1 of the threading model).
 ///
 /// Cost: O(log n) insert and cancel, one node allocation per timer. `mutex_` guards `timers_`,
-/// `next_seq_` and `stopping_`; callbacks run with no lock held.
+/// `next_seq_`, `stopping_` and `wake_at_`; callbacks run with no lock held.
 class TimerQueue {
  public:
   /// A timer's handle for `cancel`; ordered by deadline, then by creation.
@@ -47,6 +47,8 @@ class TimerQueue {
   std::map<Key, std::function<void()>> timers_;  // guarded by mutex_
   std::uint64_t next_seq_ = 0;                    // guarded by mutex_
   bool stopping_ = false;                         // guarded by mutex_
+  // When the sleeping thread will wake by itself; min() while it is awake. Guarded by mutex_.
+  Deadline wake_at_ = Deadline::min();
   std::thread thread_;
 };
 
