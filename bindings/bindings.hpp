@@ -14,5 +14,9 @@ void bind_bridge(nanobind::module_& m);
 LoopBridgePtr bridge_of(nanobind::handle bridge);
 /// Mesh, AgentRef and Envelope (mesh.cpp).
 void bind_mesh(nanobind::module_& m);
+/// Context, what handlers receive (context.cpp).
+void bind_context(nanobind::module_& m);
+/// Dispatcher, the native engine under a Python agent (dispatcher.cpp).
+void bind_dispatcher(nanobind::module_& m);
 
 }  // namespace serendip::binding

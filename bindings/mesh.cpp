@@ -1,6 +1,7 @@
 // bindings/mesh.cpp: Mesh, AgentRef and Envelope for Python.
 // SPDX-License-Identifier: Apache-2.0
 #include "bindings.hpp"
+#include "mesh_handle.hpp"
 #include "py_payload.hpp"
 
 #include <serendip/envelope.hpp>
@@ -21,34 +22,6 @@
 namespace serendip::binding {
 
 namespace {
-
-// The Python object's mesh. Joining native threads is the one blocking step, so it releases
-// the GIL (rule 6); everything that may destroy envelopes keeps the GIL (see PyRef).
-class MeshHandle {
- public:
-  explicit MeshHandle(std::size_t worker_threads)
-      : mesh_(std::make_unique<Mesh>(MeshOptions{worker_threads})) {}
-
-  ~MeshHandle() {
-    if (!mesh_) return;
-    mesh_->close();
-    nb::gil_scoped_release release;
-    mesh_->join();
-    mesh_.reset();
-  }
-
-  Mesh& get() {
-    if (!mesh_) throw MeshClosed();
-    return *mesh_;
-  }
-
-  // In a forked child the native threads do not exist: joining them would hang and their
-  // mutexes may be held by threads that vanished, so the native mesh is abandoned unfreed.
-  void leak() { (void)mesh_.release(); }
-
- private:
-  std::unique_ptr<Mesh> mesh_;
-};
 
 EnvelopePtr make(std::string_view target, Payload payload, std::optional<std::string_view> sender) {
   auto env = make_envelope(Kind::tell, std::string(target), std::move(payload));

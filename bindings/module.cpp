@@ -55,4 +55,6 @@ NB_MODULE(_core, m) {
   });
   bind_bridge(m);
   bind_mesh(m);
+  bind_context(m);
+  bind_dispatcher(m);
 }

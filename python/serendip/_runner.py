@@ -1,10 +1,11 @@
 """AgentRunner: runs one agent's handlers on its home loop (threading rules 2 and 4).
 
-Plain handlers are called inline by the bridge's drain, a batch at a time. Coroutine handlers
-run inside real asyncio Tasks, but not one Task per message: up to ``max_concurrency`` runner
-tasks each await handler after handler while the mailbox has work, as a hand-written consumer
-loop would. Each handler runs in a fresh copy of the agent's registration context, so context
-variables set while handling one message are not seen by the next.
+The per-message work is native (``_core.Dispatcher``): it pops the mailbox, calls the handler
+in a fresh copy of the agent's registration context (so context variables set while handling
+one message are not seen by the next) and answers requests. Plain handlers run a batch per
+drain pass. Coroutine handlers run inside real asyncio Tasks, but not one Task per message: up
+to ``max_concurrency`` runner tasks each ask the dispatcher for work, which steps handler after
+handler inside the calling task and hands back only those that suspend, for the task to await.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import logging
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
-from ._context import Context
+from . import _core
 
 if TYPE_CHECKING:
-    from . import _core
     from ._agent import Agent
     from ._bridge import LoopBridge
     from ._mesh import LocalMesh
@@ -32,36 +32,45 @@ logger = logging.getLogger("serendip")
 # loop: bounds how long one busy agent can keep the loop from other callbacks and I/O.
 BATCH = 256
 
+_NOT_STARTED: Any = object()
+
 
 class _InContext:
     """Awaits a coroutine stepping it inside ``context``, on the awaiting Task.
 
     The Task stays the runner's (so current_task(), timeouts, TaskGroup and cancellation are
-    the real asyncio ones) while context variables stay per message.
+    the real asyncio ones) while context variables stay per message. ``first`` is what the
+    coroutine yielded if it was already started (by the dispatcher).
     """
 
-    __slots__ = ("_coro", "_context")
+    __slots__ = ("_coro", "_context", "_first")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], context: contextvars.Context) -> None:
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        context: contextvars.Context,
+        first: Any = _NOT_STARTED,
+    ) -> None:
         self._coro = coro
         self._context = context
+        self._first = first
 
     def __await__(self) -> Generator[Any, Any, Any]:
         run = self._context.run
-        coro = self._coro
-        send, throw = coro.send, coro.throw
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                step = run(send, value) if error is None else run(throw, error)
-            except StopIteration as stop:
-                return stop.value
-            value, error = None, None
-            try:
-                value = yield step
-            except BaseException as exc:  # forwarded into the handler, as Task would
-                error = exc
+        send, throw = self._coro.send, self._coro.throw
+        step = self._first
+        try:
+            if step is _NOT_STARTED:
+                step = run(send, None)
+            while True:
+                try:
+                    value = yield step
+                except BaseException as exc:  # forwarded into the handler, as Task would
+                    step = run(throw, exc)
+                else:
+                    step = run(send, value)
+        except StopIteration as stop:
+            return stop.value
 
 
 class AgentRunner:
@@ -79,16 +88,22 @@ class AgentRunner:
         self.cell = cell
         self.bridge = bridge
         self.loop = bridge.loop
-        self.handled = 0
-        self.failed = 0
         self._mesh = mesh
-        self._core = mesh._core
         self._name = agent.name
         self._context = context
-        self._on_message = agent.on_message
         # Unwrapped, so a decorator built with functools.wraps keeps an async handler async.
         self._is_async = inspect.iscoroutinefunction(inspect.unwrap(agent.on_message))
         self._max_concurrency = agent.max_concurrency if self._is_async else 1
+        self._dispatcher = _core.Dispatcher(
+            mesh._core,
+            cell,
+            agent.on_message,
+            context,
+            mesh,
+            self._log_failure,
+            self._spawn_if_free,
+            self._max_concurrency,
+        )
         self._started = False
         self._stopped = False
         self._ready_while_starting = False
@@ -96,6 +111,16 @@ class AgentRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: dict[int, asyncio.Task[None]] = {}  # request id -> task handling it
         self._abandoned: set[int] = set()
+
+    @property
+    def handled(self) -> int:
+        """Messages handled so far (failed ones included)."""
+        return self._dispatcher.handled
+
+    @property
+    def failed(self) -> int:
+        """Messages whose handler raised."""
+        return self._dispatcher.failed
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -115,6 +140,7 @@ class AgentRunner:
         handler may close its own mesh.
         """
         self._stopped = True
+        self._dispatcher.stop()
         tasks = [task for task in self._tasks if task is not caller]
         for task in tasks:
             task.cancel()
@@ -127,7 +153,7 @@ class AgentRunner:
         if hook is None:
             return
         try:
-            result = self._context.copy().run(hook, Context(self._mesh, self._name, None))
+            result = self._context.copy().run(hook, _core.Context(self._mesh, self._name))
             if inspect.isawaitable(result):
                 await _InContext(_as_coroutine(result), self._context.copy())
         except Exception:
@@ -143,8 +169,7 @@ class AgentRunner:
             self._ready_while_starting = True
             return
         if self._is_async:
-            if len(self._tasks) < self._max_concurrency:
-                self._spawn()
+            self._spawn_if_free()
         elif not self._sync_scheduled:
             self._run_sync()
 
@@ -159,114 +184,85 @@ class AgentRunner:
             self._abandoned.add(request_id)
             task.cancel()
 
-    def _spawn(self) -> None:
-        task = self.loop.create_task(self._run_async(), name=f"serendip:{self._name}")
-        self._tasks.add(task)
+    def _spawn_if_free(self) -> None:
+        if len(self._tasks) < self._max_concurrency:
+            task = self.loop.create_task(self._run_async(), name=f"serendip:{self._name}")
+            self._tasks.add(task)
 
     def _run_sync(self) -> None:
-        # The hot path for plain handlers: one native call pops the batch.
+        # The hot path for plain handlers: one native call handles the batch.
         self._sync_scheduled = False
-        envelopes = self.cell.pop_batch(BATCH)
-        core = self._core
+        taken = BATCH
         try:
-            for envelope in envelopes:
-                request_id = envelope.request_id
-                if request_id and not core.pending(request_id):
-                    continue  # already timed out or cancelled: nobody reads the answer
-                ctx = Context(self._mesh, self._name, envelope)
-                try:
-                    result = self._context.copy().run(self._on_message, envelope.payload, ctx)
-                    if inspect.iscoroutine(result):
-                        result.close()
-                        raise TypeError(
-                            f"{self._name!r}: on_message is a plain function that returned a "
-                            "coroutine; declare it `async def` (or wrap it with functools.wraps)"
-                        )
-                except BaseException as exc:
-                    self._fail(envelope, exc)
-                    if not isinstance(exc, (Exception, asyncio.CancelledError)):
-                        raise  # KeyboardInterrupt, SystemExit: not the handler's failure
-                else:
-                    if request_id:
-                        core.reply(request_id, result)
+            taken = self._dispatcher.run_sync(BATCH)
         finally:
-            self.handled += len(envelopes)
-            core.finish(len(envelopes))
-        if len(envelopes) == BATCH and not self._stopped:
-            # The mailbox stays armed; yield to the loop before the next batch.
-            self._sync_scheduled = True
-            self.loop.call_soon(self._run_sync)
+            if taken == BATCH and not self._stopped:
+                # The mailbox stays armed; yield to the loop before the next batch.
+                self._sync_scheduled = True
+                self.loop.call_soon(self._run_sync)
 
     async def _run_async(self) -> None:
         task = asyncio.current_task()
         assert task is not None
-        cell = self.cell
+        dispatcher = self._dispatcher
         try:
-            handled = 0
             while not self._stopped:
-                envelope = cell.pop()
-                if envelope is None:
-                    break
-                # A free slot must hear of new work while this handler runs: spawn for work
-                # already queued, else let the next push arm the mailbox again.
-                if len(self._tasks) < self._max_concurrency and not cell.try_idle():
-                    self._spawn()
-                await self._handle(envelope, task)
-                handled += 1
-                if handled % BATCH == 0:
-                    await asyncio.sleep(0)
+                step = dispatcher.run_async(BATCH)
+                if step is None:
+                    break  # the mailbox is idle: its next push spawns a runner again
+                if type(step) is int:
+                    await asyncio.sleep(0)  # a batch completed without suspending: yield
+                else:
+                    await self._resume(step, task)  # type: ignore[arg-type]
         finally:
             self._tasks.discard(task)
 
-    async def _handle(self, envelope: _core.Envelope, task: asyncio.Task[None]) -> None:
-        core = self._core
-        request_id = envelope.request_id
-        try:
-            if request_id:
-                if not core.pending(request_id):
-                    return
-                self._running[request_id] = task
-            ctx = Context(self._mesh, self._name, envelope)
-            try:
-                result = await _InContext(
-                    self._on_message(envelope.payload, ctx), self._context.copy()
-                )
-            except asyncio.CancelledError as exc:
-                if request_id in self._abandoned:
-                    pass  # the asker gave up; its handler saw the cancellation
-                elif self._stopped or task.cancelling():
-                    raise  # the runner itself is being cancelled (shutdown)
-                else:
-                    self._fail(envelope, exc)  # the handler's own CancelledError: its failure
-            except BaseException as exc:
-                self._fail(envelope, exc)
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                if request_id:
-                    core.reply(request_id, result)
-        finally:
-            if request_id:
-                self._running.pop(request_id, None)
-                if request_id in self._abandoned:
-                    self._abandoned.discard(request_id)
-                    task.uncancel()
-            self.handled += 1
-            core.finish(1)
-
-    def _fail(self, envelope: _core.Envelope, exc: BaseException) -> None:
-        self.failed += 1
-        request_id = envelope.request_id
+    async def _resume(
+        self,
+        step: tuple[Any, contextvars.Context, bool, Any, int, int],
+        task: asyncio.Task[None],
+    ) -> None:
+        """Awaits a handler the dispatcher started and saw suspend, then settles it."""
+        awaitable, context, started, first, request_id, message_id = step
+        value: Any = None
+        error: BaseException | None = None
+        answer_to = request_id
         if request_id:
-            self._core.reply_error(request_id, exc, type(exc).__qualname__, str(exc))
-            return
+            self._running[request_id] = task
+        try:
+            if started:
+                value = await _InContext(awaitable, context, first)
+            elif inspect.isawaitable(awaitable):
+                value = await _InContext(_as_coroutine(awaitable), context)
+            else:
+                value = awaitable  # a wrapped plain function: its result is the answer
+        except asyncio.CancelledError as exc:
+            if request_id in self._abandoned:
+                pass  # the asker gave up; its handler saw the cancellation
+            elif self._stopped or task.cancelling():
+                answer_to = 0  # shutdown: the request is ended by the close, not answered
+                raise
+            else:
+                error = exc  # the handler's own CancelledError: its failure
+        except BaseException as exc:
+            error = exc
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: the handler's failure, then the loop's
+        finally:
+            if request_id in self._abandoned:
+                self._abandoned.discard(request_id)
+                task.uncancel()
+            self._running.pop(request_id, None)
+            self._dispatcher.settle(answer_to, message_id, value, error)
+
+    def _log_failure(self, exc: BaseException, message_id: int) -> None:
         logger.error(
             "agent %r failed on a one-way message: %s: %s",
             self._name,
             type(exc).__qualname__,
             exc,
             exc_info=exc,
-            extra={"agent": self._name, "message_id": envelope.message_id},
+            extra={"agent": self._name, "message_id": message_id},
         )
 
 

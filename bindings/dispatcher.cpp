@@ -1,0 +1,358 @@
+// bindings/dispatcher.cpp: runs a Python agent's handlers from native code, a batch per call.
+// SPDX-License-Identifier: Apache-2.0
+#include "bindings.hpp"
+#include "handler_context.hpp"
+#include "mesh_handle.hpp"
+#include "py_payload.hpp"
+
+#include <serendip/envelope.hpp>
+#include <serendip/mesh.hpp>
+
+#include <nanobind/stl/shared_ptr.h>
+
+#include <string>
+#include <vector>
+
+namespace serendip::binding {
+
+namespace {
+
+// Envelopes taken from the mailbox per lock: enough to amortise it, few enough that one
+// agent's batch never holds much work back from its other runners.
+constexpr std::size_t kRefill = 64;
+
+// The exception being raised, taken off the thread with its traceback attached.
+nb::object take_exception() {
+#if PY_VERSION_HEX >= 0x030C0000
+  return nb::steal(PyErr_GetRaisedException());
+#else
+  PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+  PyErr_Fetch(&type, &value, &traceback);
+  PyErr_NormalizeException(&type, &value, &traceback);
+  if (traceback != nullptr) PyException_SetTraceback(value, traceback);
+  Py_XDECREF(type);
+  Py_XDECREF(traceback);
+  return nb::steal(value);
+#endif
+}
+
+// KeyboardInterrupt, SystemExit and the like: the handler's failure, and then the loop's.
+bool escapes_handler(nb::handle exc) {
+  if (PyErr_GivenExceptionMatches(exc.ptr(), PyExc_Exception)) return false;
+  nb::object cancelled = nb::module_::import_("asyncio").attr("CancelledError");
+  return !PyErr_GivenExceptionMatches(exc.ptr(), cancelled.ptr());
+}
+
+std::string describe(nb::handle exc) {
+  try {
+    return nb::cast<std::string>(nb::str(exc));
+  } catch (const nb::python_error&) {
+    return "<unprintable exception>";
+  }
+}
+
+}  // namespace
+
+/// The per-agent engine under AgentRunner (threading rule 4: no Task per message). It pops the
+/// agent's mailbox, calls the handler in a fresh copy of the agent's context variables with a
+/// Context describing the message, and answers requests, all without running Python code of
+/// its own. A coroutine handler is stepped until it first suspends; only then does Python
+/// take it over (run_async returns it), inside the runner Task that called run_async.
+///
+/// Home loop thread only (GIL held), like the mailbox pops it makes.
+class Dispatcher {
+ public:
+  Dispatcher(nb::object mesh_handle, AgentCellPtr cell, nb::object handler, nb::object context,
+             nb::object mesh, nb::object on_fail, nb::object spawn, std::size_t max_concurrency)
+      : handle_obj_(std::move(mesh_handle)),
+        handle_(&nb::cast<MeshHandle&>(handle_obj_)),
+        cell_(std::move(cell)),
+        handler_(std::move(handler)),
+        base_context_(std::move(context)),
+        mesh_(std::move(mesh)),
+        agent_name_(nb::str(cell_->name().data(), cell_->name().size())),
+        on_fail_(std::move(on_fail)),
+        spawn_(std::move(spawn)),
+        max_concurrency_(max_concurrency) {}
+
+  ~Dispatcher() { drop_batch(); }
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  /// Handles up to `limit` messages with a plain handler; returns how many it took (fewer
+  /// means the mailbox went idle).
+  std::size_t run_sync(std::size_t limit) {
+    Finished finished{mesh()};
+    std::size_t taken = 0;
+    while (taken < limit && !stopped_) {
+      EnvelopePtr env = next();
+      if (!env) break;
+      ++taken;
+      ++finished.count;
+      if (expired(*env)) continue;
+      nb::object copy;
+      nb::object error;
+      nb::object value = call(*env, copy, error);
+      if (value.is_valid() && PyCoro_CheckExact(value.ptr())) {
+        value.attr("close")();
+        error = nb::steal(PyObject_CallFunction(
+            PyExc_TypeError, "s",
+            (cell_->name() + ": on_message is a plain function that returned a coroutine; "
+                             "declare it `async def` (or wrap it with functools.wraps)")
+                .c_str()));
+        value.reset();
+      }
+      ++handled_;
+      if (error.is_valid()) {
+        conclude_failure(*env, error);
+      } else if (env->request_id != 0) {
+        reply(env->request_id, value);
+      }
+    }
+    return taken;
+  }
+
+  /// Handles messages with a coroutine handler until one suspends, `limit` have completed,
+  /// or the mailbox is idle. Returns, respectively, the suspended invocation as
+  /// (awaitable, context, started, yielded, request_id, message_id) for the caller to await
+  /// and then `settle`; the int `limit`; or None.
+  nb::object run_async(std::size_t limit) {
+    Finished finished{mesh()};
+    std::size_t completed = 0;
+    while (completed < limit) {
+      if (stopped_) return nb::none();
+      EnvelopePtr env = next();
+      if (!env) return nb::none();
+      if (expired(*env)) {
+        ++completed;
+        ++finished.count;
+        continue;
+      }
+      // A free slot must hear of work still queued while this handler runs.
+      if (max_concurrency_ > 1 && (cursor_ < batch_.size() || !cell_->mailbox().try_idle())) {
+        spawn_();
+      }
+      nb::object copy;
+      nb::object error;
+      nb::object coro = call(*env, copy, error);
+      if (error.is_valid()) {
+        ++completed;
+        ++finished.count;
+        ++handled_;
+        conclude_failure(*env, error);
+        continue;
+      }
+      if (!PyCoro_CheckExact(coro.ptr())) {  // some other awaitable: Python steps it
+        return nb::make_tuple(coro, copy, false, nb::none(), env->request_id, env->id);
+      }
+      PyObject* out = nullptr;
+      if (PyContext_Enter(copy.ptr()) < 0) throw nb::python_error();
+      const PySendResult sent = PyIter_Send(coro.ptr(), Py_None, &out);
+      if (sent == PYGEN_ERROR) error = take_exception();
+      PyContext_Exit(copy.ptr());
+      if (sent == PYGEN_NEXT) {
+        return nb::make_tuple(coro, copy, true, nb::steal(out), env->request_id, env->id);
+      }
+      ++completed;
+      ++finished.count;
+      ++handled_;
+      if (sent == PYGEN_ERROR) {
+        conclude_failure(*env, error);
+      } else {
+        nb::object value = nb::steal(out);
+        if (env->request_id != 0) reply(env->request_id, value);
+      }
+    }
+    return nb::int_(completed);
+  }
+
+  /// Ends an invocation that run_async handed over: answers its request with `value` or
+  /// fails it with `error` (a request id of 0 answers nothing), and counts it as handled.
+  void settle(RequestId request_id, MessageId message_id, nb::handle value, nb::handle error) {
+    Finished finished{mesh(), 1};
+    ++handled_;
+    if (!error.is_none()) {
+      fail(request_id, message_id, error);
+    } else if (request_id != 0) {
+      reply(request_id, value);
+    }
+  }
+
+  /// Takes no more messages; those already taken from the mailbox are dropped as handled.
+  void stop() {
+    stopped_ = true;
+    drop_batch();
+  }
+
+  std::uint64_t handled() const { return handled_; }
+  std::uint64_t failed() const { return failed_; }
+
+  int traverse(visitproc visit, void* arg) {
+    for (nb::object* o : objects()) Py_VISIT(o->ptr());
+    return 0;
+  }
+  void clear() {
+    for (nb::object* o : objects()) o->reset();
+  }
+
+ private:
+  // Reports handled messages to the WorkTracker however the batch ends.
+  struct Finished {
+    Mesh& mesh;
+    std::int64_t count = 0;
+    ~Finished() {
+      if (count > 0) mesh.work().finish(count);
+    }
+  };
+
+  Mesh& mesh() { return handle_->get(); }
+
+  std::vector<nb::object*> objects() {
+    // Not handle_obj_: the native mesh holds no Python objects, and handle_ must stay valid.
+    return {&handler_, &base_context_, &mesh_, &on_fail_, &spawn_, &spare_};
+  }
+
+  EnvelopePtr next() {
+    if (cursor_ == batch_.size()) {
+      batch_.clear();
+      cursor_ = 0;
+      cell_->mailbox().pop_batch(batch_, kRefill);  // an empty pop makes the mailbox idle
+      if (batch_.empty()) return nullptr;
+    }
+    return std::move(batch_[cursor_++]);
+  }
+
+  void drop_batch() {
+    const auto left = static_cast<std::int64_t>(batch_.size() - cursor_);
+    batch_.clear();
+    cursor_ = 0;
+    if (left > 0) {
+      try {
+        mesh().work().finish(left);
+      } catch (const MeshClosed&) {  // inherited across fork: nothing to report to
+      }
+    }
+  }
+
+  // Cancelled or expired while queued: nobody would read the answer.
+  bool expired(const Envelope& env) {
+    return env.request_id != 0 && !mesh().requests().pending(env.request_id);
+  }
+
+  // Calls the handler in a fresh copy of the agent's context (`copy`); on failure `error`
+  // holds the exception and the result is null.
+  nb::object call(const Envelope& env, nb::object& copy, nb::object& error) {
+    nb::object payload = from_payload(env.payload);
+    PyObject* ctx = context_for(env);
+    copy = nb::steal(PyContext_Copy(base_context_.ptr()));
+    if (!copy.is_valid() || PyContext_Enter(copy.ptr()) < 0) throw nb::python_error();
+    PyObject* args[2] = {payload.ptr(), ctx};
+    nb::object result = nb::steal(PyObject_Vectorcall(handler_.ptr(), args, 2, nullptr));
+    if (!result.is_valid()) error = take_exception();
+    PyContext_Exit(copy.ptr());
+    return result;
+  }
+
+  // One Context serves message after message while nobody else holds it; a handler that
+  // keeps its context keeps that one, unchanged.
+  PyObject* context_for(const Envelope& env) {
+    if (!spare_.is_valid() || Py_REFCNT(spare_.ptr()) != 1) {
+      spare_ = make_context(mesh_, agent_name_);
+    }
+    nb::inst_ptr<HandlerContext>(spare_)->describe(env);
+    return spare_.ptr();
+  }
+
+  void reply(RequestId id, nb::handle value) {
+    // If the request already ended, the outcome dies here, with the GIL.
+    mesh().reply(id, Outcome::success(Payload(PyRef(value))));
+  }
+
+  void conclude_failure(const Envelope& env, nb::handle error) {
+    fail(env.request_id, env.id, error);
+    if (escapes_handler(error)) {
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+      throw nb::python_error();
+    }
+  }
+
+  void fail(RequestId request_id, MessageId message_id, nb::handle error) {
+    ++failed_;
+    if (request_id != 0) {
+      std::string type = nb::cast<std::string>(nb::handle(Py_TYPE(error.ptr())).attr("__qualname__"));
+      Outcome o{Status::error, Payload(PyRef(error)), std::move(type), describe(error)};
+      mesh().reply(request_id, std::move(o));
+      return;
+    }
+    try {
+      on_fail_(error, message_id);  // logs it
+    } catch (nb::python_error& e) {
+      e.discard_as_unraisable(on_fail_);
+    }
+  }
+
+  nb::object handle_obj_;  // the Python _core.Mesh, kept alive for handle_
+  MeshHandle* handle_;
+  AgentCellPtr cell_;
+  nb::object handler_;
+  nb::object base_context_;
+  nb::object mesh_;  // the LocalMesh, for Context.mesh
+  nb::object agent_name_;
+  nb::object on_fail_;
+  nb::object spawn_;
+  nb::object spare_;  // the Context reused while only this dispatcher holds it
+  const std::size_t max_concurrency_;
+  std::vector<EnvelopePtr> batch_;  // taken from the mailbox, handled from cursor_ on
+  std::size_t cursor_ = 0;
+  bool stopped_ = false;
+  std::uint64_t handled_ = 0;
+  std::uint64_t failed_ = 0;
+};
+
+namespace {
+
+int traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  return nb::inst_ptr<Dispatcher>(self)->traverse(visit, arg);
+}
+
+int clear(PyObject* self) {
+  nb::inst_ptr<Dispatcher>(self)->clear();
+  return 0;
+}
+
+PyType_Slot slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(traverse)},
+                       {Py_tp_clear, reinterpret_cast<void*>(clear)},
+                       {0, nullptr}};
+
+}  // namespace
+
+void bind_dispatcher(nb::module_& m) {
+  nb::class_<Dispatcher>(m, "Dispatcher", nb::type_slots(slots),
+                         "Runs one Python agent's handlers natively. Home loop only.")
+      .def(nb::init<nb::object, AgentCellPtr, nb::object, nb::object, nb::object, nb::object,
+                    nb::object, std::size_t>(),
+           nb::arg("mesh_handle"), nb::arg("cell"), nb::arg("handler"), nb::arg("context"),
+           nb::arg("mesh"), nb::arg("on_fail"), nb::arg("spawn"), nb::arg("max_concurrency"),
+           nb::sig("def __init__(self, mesh_handle: Mesh, cell: AgentRef, "
+                   "handler: collections.abc.Callable[..., typing.Any], "
+                   "context: contextvars.Context, mesh: object, "
+                   "on_fail: collections.abc.Callable[[BaseException, int], None], "
+                   "spawn: collections.abc.Callable[[], None], max_concurrency: int) -> None"))
+      .def("run_sync", &Dispatcher::run_sync, nb::arg("limit"),
+           "Handles up to `limit` messages with a plain handler; returns how many it took.")
+      .def("run_async", &Dispatcher::run_async, nb::arg("limit"),
+           nb::sig("def run_async(self, limit: int) -> tuple[typing.Any, contextvars.Context, "
+                   "bool, typing.Any, int, int] | int | None"),
+           "Runs coroutine handlers until one suspends (returned for the caller to await), "
+           "`limit` completed (returns the int), or the mailbox is idle (None).")
+      .def("settle", &Dispatcher::settle, nb::arg("request_id"), nb::arg("message_id"),
+           nb::arg("value").none(), nb::arg("error").none(),
+           "Ends an invocation run_async handed over: answers or fails it, counts it handled.")
+      .def("stop", &Dispatcher::stop, "Takes no more messages.")
+      .def_prop_ro("handled", &Dispatcher::handled)
+      .def_prop_ro("failed", &Dispatcher::failed);
+}
+
+}  // namespace serendip::binding
