@@ -1,7 +1,7 @@
 # Makefile: the commands developers and CI share. `make demo` and `make test` set up a fresh
 # machine themselves (tools/setup.sh).
 # SPDX-License-Identifier: Apache-2.0
-.PHONY: setup demo test test-core test-asan test-tsan test-python clean
+.PHONY: setup demo test test-core test-asan test-tsan test-python setup-bench bench bench-quick clean
 
 VENV := .venv/bin
 CMAKE := $(VENV)/cmake
@@ -33,6 +33,17 @@ test-core test-asan test-tsan: test-%: build/%/build.ninja
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
 test-python:
 	$(VENV)/python -m pytest -q
+
+# The benchmark suite (bench/run.py): the baselines and CAF come from tools/setup-bench.sh.
+# `bench` measures (about 15 minutes, results in bench/results/); `bench-quick` is the smoke test.
+setup-bench: setup
+	tools/setup-bench.sh
+
+bench: setup-bench
+	$(VENV)/python bench/run.py
+
+bench-quick: setup-bench
+	$(VENV)/python bench/run.py --quick
 
 clean:
 	rm -rf build .venv

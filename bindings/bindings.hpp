@@ -6,8 +6,12 @@
 
 #include <nanobind/nanobind.h>
 
+#include <string>
+
 namespace serendip::binding {
 
+/// Raises the Python error `serendip._errors.<name>` with `message` (module.cpp).
+[[noreturn]] void raise_error(const char* name, const std::string& message);
 /// LoopBridge, Waiter and BlockingWaiter (bridge.cpp).
 void bind_bridge(nanobind::module_& m);
 /// The core bridge behind a Python `_core.LoopBridge` object (bridge.cpp).

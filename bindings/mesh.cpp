@@ -48,6 +48,34 @@ int tell(MeshHandle& h, std::string_view target, nb::handle payload,
   return tell_agent(h, agent, payload, sender);
 }
 
+// The hot path of a one-way send from Python: one native call, errors raised here.
+void send_nowait(MeshHandle& h, nb::str target, nb::handle payload,
+                 std::optional<std::string_view> sender) {
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(target.ptr(), &size);
+  if (data == nullptr) throw nb::python_error();
+  const std::string_view name(data, static_cast<std::size_t>(size));
+  Mesh& mesh = h.get();
+  RouteResult r = RouteResult::closed;
+  if (!mesh.closed()) {
+    AgentCellPtr agent = mesh.find(name);
+    if (!agent) raise_error("AgentNotFound", "no agent named '" + std::string(name) + "'");
+    EnvelopePtr env = make(agent->name(), to_payload(agent, payload), sender);
+    r = mesh.tell(agent, env);
+  }
+  switch (r) {
+    case RouteResult::delivered:
+      return;
+    case RouteResult::full:
+      raise_error("MailboxFull", "the mailbox of agent '" + std::string(name) + "' is full");
+    case RouteResult::not_found:
+      raise_error("AgentNotFound", "no agent named '" + std::string(name) + "'");
+    case RouteResult::closed:
+      break;
+  }
+  raise_error("MeshClosed", "mesh '" + h.name() + "' is closed");
+}
+
 nb::tuple request(MeshHandle& h, std::string_view target, nb::handle payload,
                   std::optional<std::string_view> sender, std::optional<double> timeout,
                   WaiterPtr waiter) {
@@ -107,7 +135,7 @@ void bind_mesh(nb::module_& m) {
       .def_prop_ro("closed", [](AgentCell& a) { return a.mailbox().closed(); });
 
   nb::class_<MeshHandle>(m, "Mesh", "The native mesh: routing, requests, deadlines.")
-      .def(nb::init<std::size_t>(), nb::arg("worker_threads") = 0)
+      .def(nb::init<std::string, std::size_t>(), nb::arg("name"), nb::arg("worker_threads") = 0)
       .def(
           "add_agent",
           [](MeshHandle& h, std::string name, std::size_t mailbox_size, nb::handle bridge) {
@@ -129,6 +157,10 @@ void bind_mesh(nb::module_& m) {
           nb::arg("name"), nb::sig("def find(self, name: str) -> AgentRef | None"))
       .def("names", [](MeshHandle& h) { return h.get().names(); })
       .def("tell", &tell, nb::arg("target"), nb::arg("payload").none(), nb::arg("sender").none())
+      .def("send_nowait", &send_nowait, nb::arg("target"), nb::arg("payload").none(),
+           nb::arg("sender").none() = nb::none(),
+           "Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.\n\n"
+           "Raises AgentNotFound, MailboxFull or MeshClosed.")
       .def("tell_agent", &tell_agent, nb::arg("agent"), nb::arg("payload"),
            nb::arg("sender").none())
       .def("request", &request, nb::arg("target"), nb::arg("payload").none(), nb::arg("sender").none(),

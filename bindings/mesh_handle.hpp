@@ -8,6 +8,8 @@
 #include <nanobind/nanobind.h>
 
 #include <memory>
+#include <string>
+#include <utility>
 
 namespace serendip::binding {
 
@@ -17,8 +19,8 @@ namespace nb = nanobind;
 // the GIL (rule 6); everything that may destroy envelopes keeps the GIL (see PyRef).
 class MeshHandle {
  public:
-  explicit MeshHandle(std::size_t worker_threads)
-      : mesh_(std::make_unique<Mesh>(MeshOptions{worker_threads})) {}
+  MeshHandle(std::string name, std::size_t worker_threads)
+      : name_(std::move(name)), mesh_(std::make_unique<Mesh>(MeshOptions{worker_threads})) {}
 
   ~MeshHandle() {
     if (!mesh_) return;
@@ -28,8 +30,13 @@ class MeshHandle {
     mesh_.reset();
   }
 
+  /// The native mesh; MeshClosed (saying why) once it is abandoned after fork.
   Mesh& get() {
-    if (!mesh_) throw MeshClosed();
+    if (!mesh_) {
+      throw MeshClosed("mesh '" + name_ +
+                       "' was created in the parent process and cannot be used after fork(); "
+                       "create a new mesh in the child");
+    }
     return *mesh_;
   }
 
@@ -37,7 +44,10 @@ class MeshHandle {
   // mutexes may be held by threads that vanished, so the native mesh is abandoned unfreed.
   void leak() { (void)mesh_.release(); }
 
+  const std::string& name() const { return name_; }
+
  private:
+  std::string name_;
   std::unique_ptr<Mesh> mesh_;
 };
 

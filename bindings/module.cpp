@@ -30,11 +30,16 @@ nb::object from_payload(const Payload& payload) {
   throw nb::type_error("a native payload of a type Python cannot read");
 }
 
-// Errors are defined in Python (serendip._errors) so they carry Python-side context; the
-// translator looks them up only when one is raised.
+// Errors are defined in Python (serendip._errors) so they carry Python-side context; they
+// are looked up only when one is raised.
 static void raise_mesh_error(const char* name, const char* what) {
   nb::object cls = nb::module_::import_("serendip._errors").attr(name);
   PyErr_SetString(cls.ptr(), what);
+}
+
+void raise_error(const char* name, const std::string& message) {
+  raise_mesh_error(name, message.c_str());
+  throw nb::python_error();
 }
 
 }  // namespace serendip::binding

@@ -30,6 +30,7 @@ class DuplicateAgent : public MeshError {
 class MeshClosed : public MeshError {
  public:
   MeshClosed() : MeshError("the mesh is closed") {}
+  explicit MeshClosed(const std::string& why) : MeshError(why) {}
 };
 
 }  // namespace serendip

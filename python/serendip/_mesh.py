@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar
 from . import _core, _lifecycle
 from ._agent import Agent
 from ._bridge import bridge_for, running_bridge
-from ._errors import AgentNotFound, MeshClosed, QueryTimeout
+from ._errors import AgentNotFound, MailboxFull, MeshClosed, QueryTimeout
 from ._home import BackgroundLoop
 from ._outcome import raise_for_route, unwrap
 from ._runner import AgentRunner
@@ -84,7 +84,7 @@ class LocalMesh:
 
     def __init__(self, name: str = "local") -> None:
         self._name = name
-        self._core = _core.Mesh()
+        self._core = _core.Mesh(name)
         self._state = _State.OPEN
         self._runners: dict[str, AgentRunner] = {}
         self._background: BackgroundLoop | None = None
@@ -186,14 +186,7 @@ class LocalMesh:
 
         Raises AgentNotFound, MailboxFull or MeshClosed.
         """
-        try:
-            code = self._core.tell(target, payload, None)
-        except MeshClosed:
-            self._check_open()  # says why (closed, or inherited across fork)
-            raise
-        if code:
-            self._check_open()
-            raise_for_route(code, target)
+        self._core.send_nowait(target, payload)  # the hot path: one native call
 
     async def broadcast(self, payload: Any, exclude: str | Iterable[str] | None = None) -> int:
         """Sends ``payload`` one-way to every agent but ``exclude``; returns how many got it."""
@@ -351,14 +344,12 @@ class LocalMesh:
     # -- internals shared by the twins and by Context ----------------------------------------
 
     async def _send(self, target: str, payload: Any, sender: str | None) -> None:
-        self._check_open()
-        code = self._core.tell(target, payload, sender)
-        while code:
-            if code != _core.FULL:
-                self._check_open()
-                raise_for_route(code, target)
-            await self._space(target)
-            code = self._core.tell(target, payload, sender)
+        while True:
+            try:
+                self._core.send_nowait(target, payload, sender)
+                return
+            except MailboxFull:
+                await self._space(target)
 
     async def _query(
         self, target: str, payload: Any, sender: str | None, timeout: float | None
