@@ -15,6 +15,10 @@ __all__ = ["BackgroundLoop"]
 T = TypeVar("T")
 
 
+# How long tasks left on a stopping background loop may take to finish by themselves.
+_SHUTDOWN_GRACE = 5.0
+
+
 class BackgroundLoop:
     """An asyncio loop running on a daemon thread, started at construction.
 
@@ -37,6 +41,14 @@ class BackgroundLoop:
         try:
             self.loop.run_forever()
         finally:
+            # A stop scheduled from this thread (a handler closing its mesh) still runs to
+            # its end; what remains after the grace is cancelled, as asyncio.run does.
+            pending = asyncio.all_tasks(self.loop)
+            if pending:
+                self.loop.run_until_complete(asyncio.wait(pending, timeout=_SHUTDOWN_GRACE))
+                for task in pending:
+                    task.cancel()
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.run_until_complete(self.loop.shutdown_default_executor())
             bridge_for(self.loop).close()

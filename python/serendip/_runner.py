@@ -109,6 +109,10 @@ class AgentRunner:
         self._ready_while_starting = False
         self._sync_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        # One idle runner task waits here for the next ready instead of ending: waking it is
+        # cheaper than creating a Task per burst of work.
+        self._parked: asyncio.Future[None] | None = None
+        self._parked_task: asyncio.Task[None] | None = None
         self._running: dict[int, asyncio.Task[None]] = {}  # request id -> task handling it
         self._abandoned: set[int] = set()
 
@@ -141,11 +145,15 @@ class AgentRunner:
         """
         self._stopped = True
         self._dispatcher.stop()
-        tasks = [task for task in self._tasks if task is not caller]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        # A parked runner is idle: cancelled, but not waited for (its loop may be stopping).
+        idle = self._parked_task if self._parked is not None else None
+        self._parked = None
+        busy = [task for task in self._tasks if task is not caller and task is not idle]
+        for task in self._tasks:
+            if task is not caller:
+                task.cancel()
+        if busy:
+            await asyncio.gather(*busy, return_exceptions=True)
         await self._hook("on_stop")
 
     async def _hook(self, name: str) -> None:
@@ -169,7 +177,11 @@ class AgentRunner:
             self._ready_while_starting = True
             return
         if self._is_async:
-            self._spawn_if_free()
+            parked, self._parked = self._parked, None
+            if parked is not None and not parked.done():
+                parked.set_result(None)
+            else:
+                self._spawn_if_free()
         elif not self._sync_scheduled:
             self._run_sync()
 
@@ -209,8 +221,13 @@ class AgentRunner:
             while not self._stopped:
                 step = dispatcher.run_async(BATCH)
                 if step is None:
-                    break  # the mailbox is idle: its next push spawns a runner again
-                if type(step) is int:
+                    # The mailbox is idle: its next push arms it and calls on_ready.
+                    if self._parked is not None or len(self._tasks) > 1:
+                        break
+                    self._parked = wake = self.loop.create_future()
+                    self._parked_task = task
+                    await wake
+                elif type(step) is int:
                     await asyncio.sleep(0)  # a batch completed without suspending: yield
                 else:
                     await self._resume(step, task)  # type: ignore[arg-type]
