@@ -20,8 +20,51 @@ namespace {
 // other threads drop their items where they are posted, and those carry no Python objects.
 struct BridgeHandle {
   LoopBridgePtr bridge = std::make_shared<LoopBridge>();
-  ~BridgeHandle() { bridge->close(); }
+  nb::object wake;  // schedules the Python drain on the loop (e.g. a partial of call_soon)
+
+  BridgeHandle() = default;
+  BridgeHandle(const BridgeHandle&) = delete;
+  BridgeHandle& operator=(const BridgeHandle&) = delete;
+  ~BridgeHandle() {
+    bridge->set_local_wake(nullptr, nullptr);
+    bridge->close();
+  }
 };
+
+// The bridge's local wake: runs on the loop's own thread, inside a binding call that holds the
+// GIL, so calling Python here is calling it from the loop itself. Anything unusual (no GIL,
+// an error already pending, the loop refusing) falls back to the fd.
+bool wake_locally(void* context) {
+  if (PyGILState_Check() == 0 || PyErr_Occurred() != nullptr) return false;
+  nb::object wake = static_cast<BridgeHandle*>(context)->wake;  // owned across the call
+  if (!wake.is_valid()) return false;
+  PyObject* result = PyObject_CallNoArgs(wake.ptr());
+  if (result == nullptr) {
+    PyErr_Clear();
+    return false;
+  }
+  Py_DECREF(result);
+  return true;
+}
+
+// The wake callable refers back to the Python bridge that owns this handle.
+int traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  Py_VISIT(nb::inst_ptr<BridgeHandle>(self)->wake.ptr());
+  return 0;
+}
+
+int clear(PyObject* self) {
+  auto* h = nb::inst_ptr<BridgeHandle>(self);
+  h->bridge->set_local_wake(nullptr, nullptr);
+  h->wake.reset();
+  return 0;
+}
+
+PyType_Slot slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(traverse)},
+                       {Py_tp_clear, reinterpret_cast<void*>(clear)},
+                       {0, nullptr}};
 
 nb::tuple outcome_tuple(Outcome& o) {
   return nb::make_tuple(static_cast<int>(o.status), from_payload(o.payload), o.error_type,
@@ -81,7 +124,7 @@ void bind_bridge(nb::module_& m) {
           nb::sig("def result(self) -> tuple[int, object, str, str]"),
           "(status, payload, error_type, error_message). Only after wait() returned True.");
 
-  nb::class_<BridgeHandle>(m, "LoopBridge",
+  nb::class_<BridgeHandle>(m, "LoopBridge", nb::type_slots(slots),
                            "The native side of one event loop: a ready queue and an eventfd.")
       .def(nb::init<>())
       .def_prop_ro("fd", [](BridgeHandle& h) { return h.bridge->fd(); })
@@ -92,7 +135,21 @@ void bind_bridge(nb::module_& m) {
           [](BridgeHandle& h, std::uint64_t token) { return h.bridge->make_waiter(token); },
           nb::arg("token"), "A waiter that completes as item (1, token, outcome).")
       .def(
-          "close", [](BridgeHandle& h) { h.bridge->close(); },
+          "set_local_wake",
+          [](BridgeHandle& h, nb::object wake) {
+            h.wake = std::move(wake);
+            h.bridge->set_local_wake(&wake_locally, &h);
+          },
+          nb::arg("wake"),
+          nb::sig("def set_local_wake(self, wake: collections.abc.Callable[[], object]) -> None"),
+          "Posts from the loop's own thread call `wake()` (which must schedule the drain) "
+          "instead of writing the fd.")
+      .def(
+          "close",
+          [](BridgeHandle& h) {
+            h.bridge->set_local_wake(nullptr, nullptr);
+            h.bridge->close();
+          },
           "Refuses further items and drops the queued ones.")
       .def_prop_ro("closed", [](BridgeHandle& h) { return h.bridge->closed(); });
 }

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <system_error>
+#include <utility>
 
 namespace serendip {
 
@@ -39,18 +40,27 @@ LoopBridge::LoopBridge() {
 LoopBridge::~LoopBridge() { ::close(fd_); }
 
 void LoopBridge::post(BridgeItem&& item) {
-  bool wake = false;
+  LocalWake local = nullptr;
+  void* context = nullptr;
   {
     std::lock_guard lock(mutex_);
     if (closed_) return;  // the item (and its payload) is dropped here, by the poster
     items_.push_back(std::move(item));
-    wake = !std::exchange(armed_, true);
+    if (std::exchange(armed_, true)) return;  // a wake is already on its way
+    if (owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+      local = local_wake_;
+      context = local_context_;
+    }
+    if (local == nullptr) fd_written_ = true;
   }
-  if (wake) {
-    const std::uint64_t one = 1;
-    // EAGAIN means the counter is saturated, which still wakes the reader.
-    [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
+  if (local != nullptr && local(context)) return;
+  if (local != nullptr) {
+    std::lock_guard lock(mutex_);
+    fd_written_ = true;
   }
+  const std::uint64_t one = 1;
+  // EAGAIN means the counter is saturated, which still wakes the reader.
+  [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
 }
 
 void LoopBridge::schedule(const AgentCellPtr& agent) {
@@ -70,16 +80,30 @@ WaiterPtr LoopBridge::make_waiter(std::uint64_t token) {
 }
 
 std::vector<BridgeItem> LoopBridge::drain() {
+  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   // Read first, then take the queue: a post that lands between the two finds armed_ still
   // true and skips its write, and its item is taken below; one that lands after finds
   // armed_ false and writes again.
-  std::uint64_t count = 0;
-  [[maybe_unused]] auto n = ::read(fd_, &count, sizeof count);
+  bool written = false;
+  {
+    std::lock_guard lock(mutex_);
+    written = std::exchange(fd_written_, false);
+  }
+  if (written) {
+    std::uint64_t count = 0;
+    [[maybe_unused]] auto n = ::read(fd_, &count, sizeof count);
+  }
   std::vector<BridgeItem> out;
   std::lock_guard lock(mutex_);
   out.swap(items_);
   armed_ = false;
   return out;
+}
+
+void LoopBridge::set_local_wake(LocalWake wake, void* context) {
+  std::lock_guard lock(mutex_);
+  local_wake_ = wake;
+  local_context_ = context;
 }
 
 std::vector<BridgeItem> LoopBridge::close() {

@@ -7,8 +7,10 @@
 #include <serendip/outcome.hpp>
 #include <serendip/waiter.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace serendip {
@@ -27,7 +29,9 @@ struct BridgeItem {
 /// readable (the loop registers `fd()` with its reader mechanism).
 ///
 /// Cost: one eventfd write per idle->armed transition of the bridge, not per item; one drain
-/// takes the whole batch with one lock.
+/// takes the whole batch with one lock. A post from the loop's own thread (a handler answering
+/// a query from the same loop) skips the fd: the local wake installed by the loop's owner
+/// schedules the drain directly, saving the write, the poll and the read.
 ///
 /// Members: `items_`, `armed_`, `closed_` are guarded by `mutex_`; `fd_` is written once at
 /// construction and closed by the destructor only.
@@ -65,6 +69,12 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
 
   bool closed() const;
 
+  /// Wakes the loop from its own thread without the fd; false means "use the fd".
+  using LocalWake = bool (*)(void* context);
+  /// Installs (or, with nullptr, removes) the local wake. `context` must stay valid until it
+  /// is removed. Thread-safe.
+  void set_local_wake(LocalWake wake, void* context);
+
  private:
   void post(BridgeItem&& item);
 
@@ -73,6 +83,10 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
   std::vector<BridgeItem> items_;  // guarded by mutex_
   bool armed_ = false;             // guarded by mutex_: true from the fd write until the drain
   bool closed_ = false;            // guarded by mutex_
+  bool fd_written_ = false;  // guarded by mutex_: the fd holds a count to read
+  LocalWake local_wake_ = nullptr;  // guarded by mutex_
+  void* local_context_ = nullptr;   // guarded by mutex_
+  std::atomic<std::thread::id> owner_{};  // the thread that drains: the loop's
 };
 
 }  // namespace serendip

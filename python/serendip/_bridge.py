@@ -2,12 +2,14 @@
 
 Threading rule 3 lives here: the core writes the bridge's eventfd only on the idle->armed
 transition, and ``_drain`` takes the whole batch at once with the GIL held, on the loop's own
-thread. Nothing else ever calls into a loop from another thread.
+thread. Nothing else ever calls into a loop from another thread; work posted from the loop's
+own thread schedules ``_drain`` with ``call_soon`` instead of writing the fd.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +49,8 @@ class LoopBridge:
         self._waits: dict[int, asyncio.Future[OutcomeTuple]] = {}
         self._tokens: Iterator[int] = itertools.count(1)
         loop.add_reader(self.core.fd, self._drain)
+        # Work posted by this loop's own thread is drained on its next turn, without the fd.
+        self.core.set_local_wake(functools.partial(loop.call_soon, self._drain))
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

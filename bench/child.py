@@ -1,0 +1,39 @@
+"""Runs one repetition of one Python scenario for one implementation, in this fresh process.
+
+Usage: ``python bench/child.py IMPLEMENTATION SCENARIO PARAMS_JSON``. Prints one JSON line:
+``{"raw": {"seconds": ..., "peak_rss_kb": ...}, "note": ...}``, or ``{"unsupported": reason}``.
+Any other failure (a wrong result, a crash) leaves a traceback on stderr and a non-zero exit.
+A process of its own per measurement keeps peak RSS honest and contains a peer's crash or hang.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from impls import IMPLEMENTATIONS, Unsupported
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set (KiB), from /proc: getrusage's ru_maxrss would be no
+    smaller than the parent's RSS at spawn, since Linux carries it across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def main(implementation: str, scenario: str, params: dict[str, object]) -> dict[str, object]:
+    module = importlib.import_module(IMPLEMENTATIONS[implementation])
+    try:
+        seconds = getattr(module, scenario)(**params)
+    except Unsupported as e:
+        return {"unsupported": str(e)}
+    note = getattr(module, "NOTES", {}).get(scenario)
+    return {"raw": {"seconds": seconds, "peak_rss_kb": peak_rss_kb()}, "note": note}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))), flush=True)
