@@ -545,3 +545,40 @@ def test_a_failing_on_start_is_logged_and_the_agent_still_works(
     assert len(failures) == 1
     assert failures[0].exc_info is not None and isinstance(failures[0].exc_info[1], OSError)
 
+
+
+@pytest.mark.parametrize("style", ["def", "async def"])
+def test_a_context_kept_by_a_handler_keeps_describing_its_own_message(
+    twin: TwinRunner, style: str
+) -> None:
+    kept: list[tuple[Context, Any]] = []
+
+    def keep(message: Any, ctx: Context) -> Any:
+        kept.append((ctx, message))
+        return message
+
+    class Keeper(Agent):
+        if style == "def":
+
+            def on_message(self, message: Any, ctx: Context) -> Any:
+                return keep(message, ctx)
+
+        else:
+
+            async def on_message(self, message: Any, ctx: Context) -> Any:
+                return keep(message, ctx)
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Keeper("keeper"))
+        for n in range(3):
+            await m.send_to("keeper", f"told {n}")
+        assert await m.query("keeper", "asked") == "asked"
+        await m.wait_idle()
+
+    twin.run(scenario)
+    assert [message for _, message in kept] == ["told 0", "told 1", "told 2", "asked"]
+    contexts = [ctx for ctx, _ in kept]
+    assert len({id(ctx) for ctx in contexts}) == 4  # kept contexts are never reused
+    assert len({ctx.message_id for ctx in contexts}) == 4
+    assert [ctx.request_id is None for ctx in contexts] == [True, True, True, False]
+    assert all(ctx.agent == "keeper" and ctx.sender is None for ctx in contexts)
