@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import os
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["describe"]
+__all__ = ["describe", "serendip_build"]
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("serendip", "pykka", "autogen-core", "ceylonai-next", "matplotlib")
@@ -61,6 +62,19 @@ def _version(package: str) -> str | None:
         return None
 
 
+def serendip_build() -> str | None:
+    """When the installed serendip's native module was written: it tells one build from the
+    next, and the working tree's commit need not be what is installed."""
+    spec = importlib.util.find_spec("serendip")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    modules = sorted(Path(spec.submodule_search_locations[0]).glob("_core*.so"))
+    if not modules:
+        return None
+    mtime = modules[0].stat().st_mtime
+    return datetime.datetime.fromtimestamp(mtime, datetime.UTC).isoformat(timespec="seconds")
+
+
 def describe() -> dict[str, object]:
     commit = _first_line(["git", "rev-parse", "HEAD"])
     dirty = _first_line(["git", "status", "--porcelain", "--untracked-files=no"]) is not None
@@ -76,5 +90,6 @@ def describe() -> dict[str, object]:
         "compiler": _first_line(["g++", "--version"]),
         "caf": _first_line(["dpkg-query", "-W", "-f=${Version}", "libcaf-dev"]),
         "serendip_commit": commit and (commit + ("+uncommitted" if dirty else "")),
+        "serendip_build": serendip_build(),
         "packages": {p: _version(p) for p in PACKAGES},
     }

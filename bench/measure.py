@@ -73,5 +73,6 @@ def run_child(
     if "unsupported" in answer:
         return Outcome(unsupported=answer["unsupported"], exit_crash=crash)
     outcome = parse_metrics(scenario, answer["raw"], params)
-    return Outcome(outcome.metrics, failure=outcome.failure, note=answer.get("note"),
-                   exit_crash=crash)
+    return Outcome(
+        outcome.metrics, failure=outcome.failure, note=answer.get("note"), exit_crash=crash
+    )

@@ -36,7 +36,7 @@ def _tool(name: str) -> str | None:
     return str(beside) if beside.exists() else shutil.which(name)
 
 
-def build(log: Path) -> Outcome | None:
+def build() -> Outcome | None:
     """Configures (once) and builds the programs; None on success, else what every row gets."""
     if not (SOURCE / "CMakeLists.txt").exists():
         return Outcome(unsupported="bench/native/CMakeLists.txt not found")
@@ -45,9 +45,20 @@ def build(log: Path) -> Outcome | None:
         return Outcome(unsupported="cmake or ninja not found (tools/setup.sh installs them)")
     steps = [[cmake, "--build", str(BUILD), "-j", "2"]]
     if not (BUILD / "build.ninja").exists():
-        configure = [cmake, "-S", str(SOURCE), "-B", str(BUILD), "-G", "Ninja",
-                     f"-DCMAKE_MAKE_PROGRAM={ninja}", "-DCMAKE_BUILD_TYPE=Release"]
+        configure = [
+            cmake,
+            "-S",
+            str(SOURCE),
+            "-B",
+            str(BUILD),
+            "-G",
+            "Ninja",
+            f"-DCMAKE_MAKE_PROGRAM={ninja}",
+            "-DCMAKE_BUILD_TYPE=Release",
+        ]
         steps.insert(0, configure)
+    BUILD.mkdir(parents=True, exist_ok=True)
+    log = BUILD / "bench-build.log"
     with log.open("w") as out:
         for step in steps:
             out.write(f"$ {' '.join(step)}\n")
@@ -63,8 +74,15 @@ def run_native(
     program = BUILD / PROGRAMS[implementation]
     if not program.exists():
         return Outcome(unsupported=WHY_MISSING[implementation])
-    command = [str(program), "--agents", str(params["agents"]), "--messages",
-               str(params["messages"]), "--rtt-iters", str(params["rtt_iters"])]
+    command = [
+        str(program),
+        "--agents",
+        str(params["agents"]),
+        "--messages",
+        str(params["messages"]),
+        "--rtt-iters",
+        str(params["rtt_iters"]),
+    ]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -38,12 +38,21 @@ TIMEOUT = {False: 300.0, True: 60.0}  # seconds one repetition may take before i
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes and 2 repetitions: a smoke test, not a measurement")
-    parser.add_argument("--out", type=Path, help="output folder (default: bench/results, or "
-                        "build/bench-quick with --quick)")
-    parser.add_argument("--only", help="comma-separated scenarios to run (default: all): "
-                        + ", ".join(s.name for s in SCENARIOS))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes and 2 repetitions: a smoke test, not a measurement",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: bench/results, or build/bench-quick with --quick)",
+    )
+    parser.add_argument(
+        "--only",
+        help="comma-separated scenarios to run (default: all): "
+        + ", ".join(s.name for s in SCENARIOS),
+    )
     parser.add_argument("--reps", type=int, help="repetitions per row (default 5, quick 2)")
     args = parser.parse_args(argv)
     args.out = args.out or DEFAULT_OUT[args.quick]
@@ -73,35 +82,45 @@ def measure(
     outcomes: dict[str, list[Outcome]] = {impl: [] for impl in impls}
     run_one = native.run_native if scenario.native else run_child
     for rep in range(reps):
-        for impl in impls[rep % len(impls):] + impls[:rep % len(impls)]:
+        for impl in impls[rep % len(impls) :] + impls[: rep % len(impls)]:
             if outcomes[impl] and outcomes[impl][-1].metrics is None:
                 continue  # it cannot or did not work: another try would say the same
             outcome = run_one(scenario, impl, params, timeout)
             outcomes[impl].append(outcome)
-            print(f"  {scenario.name:15} rep {rep + 1}/{reps}  {impl:9} "
-                  f"{_describe(outcome, scenario)}", flush=True)
+            print(
+                f"  {scenario.name:15} rep {rep + 1}/{reps}  {impl:9} "
+                f"{_describe(outcome, scenario)}",
+                flush=True,
+            )
     return outcomes
 
 
 def serendip_failures(all_outcomes: dict[str, dict[str, list[Outcome]]]) -> list[str]:
     """Everything serendip got wrong; a crash at exit counts too."""
-    return [f"{name}: {o.failure or 'crashed at exit: ' + str(o.exit_crash)}"
-            for name, by_impl in all_outcomes.items()
-            for o in by_impl.get("serendip", []) if o.failure or o.exit_crash]
+    return [
+        f"{name}: {o.failure or 'crashed at exit: ' + str(o.exit_crash)}"
+        for name, by_impl in all_outcomes.items()
+        for o in by_impl.get("serendip", [])
+        if o.failure or o.exit_crash
+    ]
 
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    print(f"serendip bench: {'quick' if args.quick else 'full'} run, {args.reps} repetitions, "
-          f"results in {args.out}", flush=True)
+    machine_info = machine.describe()  # before the run: the build it measures
+    print(
+        f"serendip bench: {'quick' if args.quick else 'full'} run, {args.reps} repetitions, "
+        f"results in {args.out}",
+        flush=True,
+    )
     all_outcomes: dict[str, dict[str, list[Outcome]]] = {}
     summaries: dict[str, Any] = {}
     for scenario in args.scenarios:
         params = scenario.sized(args.quick)
         print(f"{scenario.name}: {scenario.summary}", flush=True)
-        unbuilt = native.build(args.out / "native-build.log") if scenario.native else None
+        unbuilt = native.build() if scenario.native else None
         if unbuilt is not None:
             print(f"  {_describe(unbuilt, scenario)}", flush=True)
             outcomes = {impl: [unbuilt] for impl in scenario.implementations}
@@ -109,17 +128,27 @@ def main(argv: Sequence[str]) -> int:
             outcomes = measure(scenario, params, args.reps, TIMEOUT[args.quick])
         all_outcomes[scenario.name] = outcomes
         summaries[scenario.name] = summarize(scenario, params, outcomes)
-    results = {
-        "suite": {"quick": args.quick, "reps": args.reps, "command": ["bench/run.py", *argv],
-                  "duration_s": time.monotonic() - started},
-        "machine": machine.describe(),
-        "scenarios": summaries,
+    suite: dict[str, Any] = {
+        "quick": args.quick,
+        "reps": args.reps,
+        "command": ["bench/run.py", *argv],
+        "duration_s": time.monotonic() - started,
     }
+    if machine.serendip_build() != machine_info["serendip_build"]:
+        suite["warning"] = (
+            "serendip was reinstalled during this run, so its rows mix two "
+            "builds: run again on a quiet tree"
+        )
+        print(f"WARNING: {suite['warning']}", file=sys.stderr)
+    results = {"suite": suite, "machine": machine_info, "scenarios": summaries}
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "results.md").write_text(table.render(results))
     plot.render(results, args.out / "results.png")
-    print(f"wrote {args.out}/results.json, results.md, results.png "
-          f"in {results['suite']['duration_s']:.0f} s", flush=True)
+    print(
+        f"wrote {args.out}/results.json, results.md, results.png "
+        f"in {results['suite']['duration_s']:.0f} s",
+        flush=True,
+    )
     failures = serendip_failures(all_outcomes)
     for failure in failures:
         print(f"SERENDIP FAILED {failure}", file=sys.stderr)

@@ -9,7 +9,6 @@ median of the same run: ratio = serendip / other, met when ``ratio op factor``.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ class Target:
     factor: float
 
     def met(self, ratio: float) -> bool:
-        return {">=": operator.ge, "<=": operator.le}[self.op](ratio, self.factor)
+        return ratio >= self.factor if self.op == ">=" else ratio <= self.factor
 
     def __str__(self) -> str:
         return f"{'≥' if self.op == '>=' else '≤'} {self.factor:g}×"
@@ -100,9 +99,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "sequential await query to one agent, caller on the agents' loop",
         params={"n_iters": 20_000},
         quick={"n_iters": 500},
-        metrics=(
-            Metric("rtt", "µs", False, (Target("asyncio", "<=", 0.7), CEYLON_LATENCY)),
-        ),
+        metrics=(Metric("rtt", "µs", False, (Target("asyncio", "<=", 0.7), CEYLON_LATENCY)),),
         derive=_round_trip,
     ),
     Scenario(
@@ -118,9 +115,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "a coordinator queries 100 agents at once, each awaits asyncio.sleep(0.01)",
         params={"n_agents": 100, "delay": 0.01, "rounds": 20},
         quick={"n_agents": 100, "delay": 0.01, "rounds": 3},
-        metrics=(
-            Metric("wall", "ms", False, (Target(IDEAL, "<=", 1.5), CEYLON_LATENCY)),
-        ),
+        metrics=(Metric("wall", "ms", False, (Target(IDEAL, "<=", 1.5), CEYLON_LATENCY)),),
         derive=lambda raw, p: {"wall": raw["seconds"] / p["rounds"] * 1e3},
         ideal=lambda p: {"wall": p["delay"] * 1e3},
     ),

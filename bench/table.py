@@ -8,8 +8,15 @@ from scenarios import IDEAL
 
 __all__ = ["number", "render"]
 
-COLUMNS = ("scenario", "implementation", "median", "unit", "ratio vs asyncio",
-           "target (serendip vs this row)", "met?")
+COLUMNS = (
+    "scenario",
+    "implementation",
+    "median",
+    "unit",
+    "ratio vs asyncio",
+    "target (serendip vs this row)",
+    "met?",
+)
 
 
 def number(value: float) -> str:
@@ -35,7 +42,9 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"- machine: {m['cpu_model']}, {m['cores']} cores ({m['cores_usable']} usable), "
         f"{m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}",
         f"- software: Python {m['python']}, {m['compiler']}, CAF {m['caf']}, {packages}",
-        f"- serendip commit: {m['serendip_commit']}",
+        f"- serendip commit: {m['serendip_commit']} (installed build written "
+        f"{m['serendip_build']})",
+        *([f"- **warning: {suite['warning']}**"] if suite.get("warning") else []),
         "",
         "Medians. This machine is noisy: only ratios between rows of the same run mean anything.",
         "A target compares serendip's median with the row it stands on "
@@ -53,7 +62,7 @@ def _rows(name: str, metric: dict[str, Any]) -> list[list[str]]:
         label = f"ideal ({metric['unit']})" if impl == IDEAL else impl
         if "median" in row:
             median = number(row["median"])
-            ratio = f"{row['median'] / base:.2f}×" if base else "—"
+            ratio = f"{row['median'] / base:.3g}×" if base and impl != IDEAL else "—"
         else:
             median, ratio = f"fails: {row['fails']}", "—"
         target, met = "", ""
@@ -79,12 +88,18 @@ def render(results: dict[str, Any]) -> str:
                 lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
         notes += _notes(scenario, next(iter(data["metrics"].values())))
     if notes:
-        lines += ["", "Notes: how rows were driven where the scenario's wording leaves a choice, "
-                  "and what went wrong beside a result.", ""]
+        lines += [
+            "",
+            "Notes: how rows were driven where the scenario's wording leaves a choice, "
+            "and what went wrong beside a result.",
+            "",
+        ]
         lines += notes
     lines += ["", "Scenarios:", ""]
-    lines += [f"- {name}: {d['summary']} ({_params(d['params'])})"
-              for name, d in results["scenarios"].items()]
+    lines += [
+        f"- {name}: {d['summary']} ({_params(d['params'])})"
+        for name, d in results["scenarios"].items()
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -97,12 +112,16 @@ def _notes(scenario: str, metric: dict[str, Any]) -> list[str]:
         if row.get("note"):
             notes.append(f"- {scenario}, {impl}: {row['note']}")
         if row.get("failures"):
-            notes.append(f"- {scenario}, {impl}: {len(row['failures'])} repetition(s) failed, "
-                         f"the median is of the others: {'; '.join(row['failures'])}")
+            notes.append(
+                f"- {scenario}, {impl}: {len(row['failures'])} repetition(s) failed, "
+                f"the median is of the others: {'; '.join(row['failures'])}"
+            )
         if row.get("exit_crashes"):
-            notes.append(f"- {scenario}, {impl}: crashed at interpreter exit after printing "
-                         f"its answer in {len(row['exit_crashes'])} repetition(s): "
-                         f"{row['exit_crashes'][0]}")
+            notes.append(
+                f"- {scenario}, {impl}: crashed at interpreter exit after printing "
+                f"its answer in {len(row['exit_crashes'])} repetition(s): "
+                f"{row['exit_crashes'][0]}"
+            )
     return notes
 
 

@@ -71,19 +71,23 @@ class Tally:
         self.count = 0
 
 
-class Counter(RoutedAgent):
+class Counting(RoutedAgent):
+    """An agent that counts the ticks it handled (each subclass: one handler kind)."""
+
     def __init__(self, tally: Tally) -> None:
         super().__init__("counts ticks")
         self.tally = tally
         self.count = 0
 
+
+class Counter(Counting):
     @message_handler
     async def on_tick(self, message: Tick, ctx: MessageContext) -> None:
         self.count += 1
         self.tally.count += 1
 
 
-class AwaitCounter(Counter):
+class AwaitCounter(Counting):
     @message_handler
     async def on_tick(self, message: Tick, ctx: MessageContext) -> None:
         await asyncio.sleep(0)
@@ -117,15 +121,17 @@ class Coordinator(RoutedAgent):
     @message_handler
     async def on_fan(self, message: Fan, ctx: MessageContext) -> Answers:
         replies = await asyncio.gather(
-            *(self.send_message(Work(message.delay), AgentId("worker", str(k)))
-              for k in range(message.workers))
+            *(
+                self.send_message(Work(message.delay), AgentId("worker", str(k)))
+                for k in range(message.workers)
+            )
         )
         return Answers([r.index for r in replies])
 
 
 async def _counters(
-    runtime: SingleThreadedAgentRuntime, kind: type[Counter], n_agents: int
-) -> tuple[Tally, list[Counter]]:
+    runtime: SingleThreadedAgentRuntime, kind: type[Counting], n_agents: int
+) -> tuple[Tally, list[Counting]]:
     """Registers the counter type on the topic and instantiates its ``n_agents`` agents."""
     tally = Tally()
     await kind.register(runtime, "counter", lambda: kind(tally))
@@ -137,7 +143,7 @@ async def _counters(
     return tally, agents
 
 
-async def _tell(kind: type[Counter], n_agents: int, n_messages: int) -> tuple[float, list[int]]:
+async def _tell(kind: type[Counting], n_agents: int, n_messages: int) -> tuple[float, list[int]]:
     runtime = SingleThreadedAgentRuntime()
     tally, agents = await _counters(runtime, kind, n_agents)
     topics = [TopicId(TOPIC, source=str(i)) for i in range(n_agents)]

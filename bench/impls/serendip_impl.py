@@ -13,26 +13,30 @@ from impls import check
 NOTES: dict[str, str] = {}
 
 
-class Counter(serendip.Agent):
-    """Counts one-way messages with a plain-function handler."""
+class Counting(serendip.Agent):
+    """An agent that counts the one-way messages it handled (each subclass: one handler kind)."""
 
     def __init__(self, name: str, **options: Any) -> None:
         super().__init__(name, **options)
         self.count = 0
 
+
+class Counter(Counting):
+    """A plain-function handler."""
+
     def on_message(self, message: Any, ctx: serendip.Context) -> None:
         self.count += 1
 
 
-class AsyncCounter(Counter):
-    """The same with an ``async def`` handler that never suspends."""
+class AsyncCounter(Counting):
+    """An ``async def`` handler that never suspends."""
 
     async def on_message(self, message: Any, ctx: serendip.Context) -> None:
         self.count += 1
 
 
-class AwaitCounter(Counter):
-    """The same with a handler that suspends once."""
+class AwaitCounter(Counting):
+    """A handler that suspends once."""
 
     async def on_message(self, message: Any, ctx: serendip.Context) -> None:
         await asyncio.sleep(0)
@@ -76,10 +80,12 @@ def _send_all(mesh: serendip.LocalMesh, names: list[str], n_messages: int) -> No
         send(names[i % n_agents], i)
 
 
-async def _tell(kind: type[Counter], n_agents: int, n_messages: int) -> float:
+async def _tell(kind: type[Counting], n_agents: int, n_messages: int) -> float:
     async with serendip.LocalMesh() as mesh:
         size = n_messages // n_agents + 1
-        agents = [mesh.add_agent(kind(f"a{i}", mailbox_size=size)) for i in range(n_agents)]
+        agents = [kind(f"a{i}", mailbox_size=size) for i in range(n_agents)]
+        for agent in agents:
+            mesh.add_agent(agent)
         names = [a.name for a in agents]
         start = time.perf_counter()
         _send_all(mesh, names, n_messages)
@@ -146,7 +152,9 @@ def fanout(n_agents: int, delay: float, rounds: int) -> float:
 
 async def _many(n_agents: int) -> float:
     async with serendip.LocalMesh() as mesh:
-        agents = [mesh.add_agent(Counter(f"a{i}")) for i in range(n_agents)]
+        agents = [Counter(f"a{i}") for i in range(n_agents)]
+        for agent in agents:
+            mesh.add_agent(agent)
         names = [a.name for a in agents]
         start = time.perf_counter()
         _send_all(mesh, names, n_agents)
