@@ -26,6 +26,14 @@ def number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _ratio(ratio: float, factor: float) -> str:
+    """Three significant digits, or four when three would round it onto the target itself."""
+    shown = f"{ratio:.3g}"
+    if float(shown) == factor and ratio != factor:
+        shown = f"{ratio:.4g}"
+    return f"{shown}×"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -68,7 +76,7 @@ def _rows(name: str, metric: dict[str, Any]) -> list[list[str]]:
         target, met = "", ""
         if impl in targets:
             t = targets[impl]
-            shown = "no result" if t["ratio"] is None else f"{t['ratio']:.3g}×"
+            shown = "no result" if t["ratio"] is None else _ratio(t["ratio"], t["factor"])
             target = f"{'≥' if t['op'] == '>=' else '≤'} {t['factor']:g}× (is {shown})"
             met = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
         rows.append([name, label, median, metric["unit"], ratio, target, met])

@@ -66,12 +66,11 @@ inline Share share_of(std::uint64_t n, std::size_t agents, std::size_t a) {
   return s;
 }
 
-/// The payload of one-way message `i` in a run: warm-up messages come first, timed ones after.
-/// Each agent adds the numbers it receives; the totals prove every message arrived once.
+/// What agent `a` must have tallied after a run: one-way message i carries the number i and
+/// goes to agent i % agents; warm-up messages are 0..warm-1 and timed ones follow them. Each
+/// agent counts and adds what it receives, so matching totals show every message arrived once.
 inline Share expected_tally(std::uint64_t warm, std::uint64_t timed, std::size_t agents,
                             std::size_t a) {
-  // Warm-up messages are 0..warm-1 and timed ones warm..warm+timed-1, both dealt from agent 0;
-  // `warm` is a multiple of `agents`, so the whole run deals 0..warm+timed-1 from agent 0.
   return share_of(warm + timed, agents, a);
 }
 

@@ -52,12 +52,8 @@ caf::behavior echo(caf::event_based_actor*) {
   };
 }
 
-std::string to_string(const caf::error& e, caf::actor_system& sys) {
-  return sys.render(e);
-}
-
 // Sends messages first..first+count-1 round-robin (message i to actor i % A), then collects
-// every actor's tally: the answers arrive only after everything sent before them was handled.
+// every actor's tally: each answer comes only after everything sent before it was handled.
 std::vector<bench::Share> send_round_robin(caf::scoped_actor& self,
                                            const std::vector<caf::actor>& counters,
                                            std::uint64_t first, std::uint64_t count) {
@@ -67,18 +63,23 @@ std::vector<bench::Share> send_round_robin(caf::scoped_actor& self,
     self->send(counters[a], i);
     if (++a == agents) a = 0;
   }
+  // All requests first, then their answers: one round trip of latency, not one per actor.
+  using handle = decltype(self->request(counters[0], caf::infinite, caf::get_atom_v));
+  std::vector<handle> pending;
+  pending.reserve(agents);
+  for (std::size_t k = 0; k < agents; ++k) {
+    pending.push_back(self->request(counters[k], caf::infinite, caf::get_atom_v));
+  }
   std::vector<bench::Share> tallies(agents);
   for (std::size_t k = 0; k < agents; ++k) {
-    self->request(counters[k], caf::infinite, caf::get_atom_v)
-        .receive(
-            [&](std::uint64_t n, std::uint64_t sum) {
-              tallies[k].count = n;
-              tallies[k].sum = sum;
-            },
-            [&](caf::error& e) {
-              bench::fail("collecting tally " + std::to_string(k) + ": " +
-                          to_string(e, self->system()));
-            });
+    pending[k].receive(
+        [&](std::uint64_t n, std::uint64_t sum) {
+          tallies[k].count = n;
+          tallies[k].sum = sum;
+        },
+        [&](caf::error& e) {
+          bench::fail("collecting tally " + std::to_string(k) + ": " + self->system().render(e));
+        });
   }
   return tallies;
 }
@@ -122,7 +123,7 @@ void request_checked(caf::scoped_actor& self, const caf::actor& target, std::uin
             }
           },
           [&](caf::error& e) {
-            bench::fail("request(echo) failed: " + to_string(e, self->system()));
+            bench::fail("request(echo) failed: " + self->system().render(e));
           });
 }
 
