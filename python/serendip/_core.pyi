@@ -1,6 +1,10 @@
 """serendip's native engine. Private: import from `serendip` instead."""
 
+from collections.abc import Callable, Coroutine
+import contextvars
 from typing import Any
+
+import serendip
 
 
 class Waiter:
@@ -35,19 +39,16 @@ class LoopBridge:
     def waiter(self, token: int) -> Waiter:
         """A waiter that completes as item (1, token, outcome)."""
 
+    def set_local_wake(self, wake: Callable[[], object]) -> None:
+        """
+        Posts from the loop's own thread call `wake()` (which must schedule the drain) instead of writing the fd.
+        """
+
     def close(self) -> None:
         """Refuses further items and drops the queued ones."""
 
     @property
     def closed(self) -> bool: ...
-
-DELIVERED: int = 0
-
-FULL: int = 1
-
-CLOSED: int = 2
-
-NOT_FOUND: int = 3
 
 STATUS_OK: int = 0
 
@@ -61,27 +62,6 @@ STATUS_NOT_FOUND: int = 4
 
 STATUS_CLOSED: int = 5
 
-class Envelope:
-    """One message, owned by the Python side once popped."""
-
-    @property
-    def payload(self) -> object: ...
-
-    @property
-    def sender(self) -> str | None: ...
-
-    @property
-    def target(self) -> str: ...
-
-    @property
-    def message_id(self) -> int: ...
-
-    @property
-    def request_id(self) -> int: ...
-
-    @property
-    def kind(self) -> int: ...
-
 class AgentRef:
     """The mesh's record of one agent."""
 
@@ -91,63 +71,33 @@ class AgentRef:
     @property
     def name(self) -> str: ...
 
-    def pop(self) -> Envelope | None:
-        """
-        The next envelope or None (which makes the mailbox idle). Home loop only.
-        """
-
-    def pop_batch(self, max: int) -> list[Envelope]:
-        """
-        Up to `max` envelopes; an empty list makes the mailbox idle. Home loop only.
-        """
-
-    def try_idle(self) -> bool:
-        """
-        Makes an empty mailbox idle (the next push arms it); False if it has work.
-        """
-
-    def size(self) -> int: ...
-
-    @property
-    def capacity(self) -> int: ...
-
-    @property
-    def closed(self) -> bool: ...
+    def size(self) -> int:
+        """Messages waiting in the mailbox."""
 
 class Mesh:
     """The native mesh: routing, requests, deadlines."""
 
-    def __init__(self, worker_threads: int = 0) -> None: ...
+    def __init__(self, name: str, worker_threads: int = 0) -> None: ...
 
     def add_agent(self, name: str, mailbox_size: int, bridge: object) -> AgentRef: ...
 
     def remove_agent(self, name: str) -> AgentRef | None: ...
 
-    def find(self, name: str) -> AgentRef | None: ...
-
     def names(self) -> list[str]: ...
 
-    def tell(self, target: str, payload: object | None, sender: str | None) -> int: ...
-
-    def tell_agent(self, agent: AgentRef, payload: object, sender: str | None) -> int: ...
-
-    def request(self, target: str, payload: object, sender: str | None, timeout: float | None, waiter: Waiter) -> tuple[int, int]:
+    def send_nowait(self, target: str, payload: object | None, sender: str | None = None) -> None:
         """
-        Sends a request: (route result, request id); nothing is opened unless DELIVERED.
+        Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.
+
+        Raises AgentNotFound, MailboxFull or MeshClosed.
         """
 
-    def reply(self, request_id: int, result: object | None) -> bool: ...
-
-    def reply_error(self, request_id: int, error: object, error_type: str, message: str) -> bool: ...
+    def request(self, target: str, payload: object, sender: str | None, timeout: float | None, waiter: Waiter) -> int:
+        """
+        Sends a request: its id, or 0 when the mailbox is full (nothing opened; wait for space and retry). Raises AgentNotFound or MeshClosed.
+        """
 
     def cancel(self, request_id: int) -> bool: ...
-
-    def pending(self, request_id: int) -> bool: ...
-
-    def finish(self, count: int) -> None:
-        """Reports `count` popped messages as handled."""
-
-    def outstanding(self) -> int: ...
 
     def wait_idle(self, waiter: Waiter) -> bool:
         """Registers the waiter for the next idle moment; False if idle now."""
@@ -170,3 +120,79 @@ class Mesh:
 
     @property
     def closed(self) -> bool: ...
+
+class Context:
+    """
+    Passed to ``on_message`` (and the hooks) with the message's addressing.
+
+    Created by the mesh for the message being handled; valid on the agent's home loop. Sends made through it carry this agent as the sender.
+    """
+
+    def __init__(self, mesh: serendip.LocalMesh, agent: str) -> None: ...
+
+    @property
+    def agent(self) -> str:
+        """The name of the agent handling the message."""
+
+    @property
+    def mesh(self) -> serendip.LocalMesh:
+        """The mesh the agent belongs to."""
+
+    @property
+    def sender(self) -> str | None:
+        """
+        The sending agent's name, or None for messages sent from outside any agent.
+        """
+
+    @property
+    def message_id(self) -> int | None:
+        """
+        The message's id, unique within the mesh (None in the start and stop hooks).
+        """
+
+    @property
+    def request_id(self) -> int | None:
+        """The request's id when the message is a query, else None."""
+
+    def send_to(self, target: str, payload: object) -> Coroutine[Any, Any, None]:
+        """
+        Sends a one-way message as this agent; await it. Waits while the target's mailbox is full. Raises AgentNotFound or MeshClosed.
+        """
+
+    def query(self, target: str, payload: object, *, timeout: float | None = 30.0) -> Coroutine[Any, Any, Any]:
+        """
+        Asks ``target`` as this agent; await it for the handler's result.
+
+        A query to this same agent from its own handler raises RuntimeError when the agent handles one message at a time (it could only deadlock). Raises AgentNotFound, QueryTimeout, HandlerError or MeshClosed; cancelling the await cancels the request.
+        """
+
+    def __repr__(self) -> str: ...
+
+class Dispatcher:
+    """Runs one Python agent's handlers natively. Home loop only."""
+
+    def __init__(self, mesh_handle: Mesh, cell: AgentRef, handler: Callable[..., Any], context: contextvars.Context, mesh: object, on_fail: Callable[[BaseException, int], None], spawn: Callable[[], None], max_concurrency: int) -> None: ...
+
+    def run_sync(self, limit: int) -> int:
+        """
+        Handles up to `limit` messages with a plain handler; returns how many it took.
+        """
+
+    def run_async(self, limit: int) -> tuple[Any, contextvars.Context, bool, Any, int, int] | int | None:
+        """
+        Runs coroutine handlers until one suspends (returned for the caller to await), `limit` completed (returns the int), or the mailbox is idle (None).
+        """
+
+    def settle(self, request_id: int, message_id: int, value: object | None, error: object | None) -> None:
+        """
+        Ends an invocation run_async handed over: answers or fails it, counts it handled.
+        """
+
+    def stop(self) -> None:
+        """Takes no more messages."""
+
+    @property
+    def handled(self) -> int: ...
+
+    @property
+    def failed(self) -> int: ...

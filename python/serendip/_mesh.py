@@ -21,7 +21,7 @@ from ._agent import Agent
 from ._bridge import bridge_for, running_bridge
 from ._errors import AgentNotFound, MailboxFull, MeshClosed, QueryTimeout
 from ._home import BackgroundLoop
-from ._outcome import raise_for_route, unwrap
+from ._outcome import unwrap
 from ._runner import AgentRunner
 
 __all__ = ["LocalMesh"]
@@ -172,14 +172,13 @@ class LocalMesh:
         self._check_open()
         self._refuse_blocking(target, "send_to_sync")
         while True:
-            code = self._core.tell(target, payload, None)
-            if code == _core.DELIVERED:
+            try:
+                self._core.send_nowait(target, payload)
                 return
-            if code != _core.FULL:
-                raise_for_route(code, target)
-            waiter = _core.BlockingWaiter()
-            if self._core.wait_space(target, waiter):
-                _block(waiter, None)
+            except MailboxFull:
+                waiter = _core.BlockingWaiter()
+                if self._core.wait_space(target, waiter):
+                    _block(waiter, None)
 
     def send_to_nowait(self, target: str, payload: Any) -> None:
         """Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.
@@ -232,14 +231,10 @@ class LocalMesh:
         waiter = _core.BlockingWaiter()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            code, request_id = self._core.request(
-                target, payload, None, _remaining(deadline), waiter
-            )
-            if code == _core.DELIVERED:
+            request_id = self._core.request(target, payload, None, _remaining(deadline), waiter)
+            if request_id:
                 break
-            if code != _core.FULL:
-                raise_for_route(code, target)
-            space = _core.BlockingWaiter()
+            space = _core.BlockingWaiter()  # the mailbox is full
             if self._core.wait_space(target, space) and not _block(space, deadline):
                 raise QueryTimeout(f"agent {target!r}'s mailbox stayed full until the deadline")
         try:
@@ -364,12 +359,10 @@ class LocalMesh:
         future, waiter, token = bridge.new_wait()
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            code, request_id = self._core.request(target, payload, sender, timeout, waiter)
-            while code:
-                if code != _core.FULL:
-                    raise_for_route(code, target)
+            request_id = self._core.request(target, payload, sender, timeout, waiter)
+            while not request_id:  # the mailbox is full
                 await self._space(target, deadline)
-                code, request_id = self._core.request(
+                request_id = self._core.request(
                     target, payload, sender, _remaining(deadline), waiter
                 )
             try:

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from . import _core
-from ._errors import AgentNotFound, HandlerError, MailboxFull, MeshClosed, QueryTimeout
+from ._errors import AgentNotFound, HandlerError, MeshClosed, QueryTimeout
 
-__all__ = ["unwrap", "raise_for_route"]
+__all__ = ["unwrap"]
 
 
 def unwrap(outcome: tuple[int, Any, str, str], target: str) -> Any:
@@ -28,12 +28,3 @@ def unwrap(outcome: tuple[int, Any, str, str], target: str) -> Any:
         raise asyncio.CancelledError()
     raise MeshClosed(message or "the mesh closed")
 
-
-def raise_for_route(code: int, target: str) -> None:
-    """Raises the error a failed routing ``code`` stands for (FULL only for ``*_nowait``)."""
-    if code == _core.NOT_FOUND:
-        raise AgentNotFound(f"no agent named {target!r}")
-    if code == _core.CLOSED:
-        raise MeshClosed("the mesh is closed")
-    if code == _core.FULL:
-        raise MailboxFull(f"the mailbox of agent {target!r} is full")

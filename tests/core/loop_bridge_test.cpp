@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace serendip {
 namespace {
@@ -106,6 +107,55 @@ TEST(LoopBridge, a_waiter_that_outlives_its_bridge_drops_the_completion) {
   WaiterPtr waiter = std::make_shared<LoopBridge>()->make_waiter(1);
   waiter->complete(Outcome::success(Counted(&live)));
   EXPECT_EQ(live, 0);  // the payload died with the dropped completion
+}
+
+// A local wake that counts its calls and accepts or declines them.
+struct LocalWake {
+  static bool call(void* self) {
+    auto* wake = static_cast<LocalWake*>(self);
+    ++wake->calls;
+    return wake->accept;
+  }
+  int calls = 0;
+  bool accept = true;
+};
+
+TEST_F(LoopBridgeTest, posts_from_the_draining_thread_use_the_local_wake_and_leave_the_fd_alone) {
+  LocalWake wake;
+  uut->set_local_wake(&LocalWake::call, &wake);
+  uut->schedule(agent);  // nobody has drained yet, so no thread is the loop's: the fd
+  EXPECT_TRUE(readable(*uut));
+  EXPECT_EQ(wake.calls, 0);
+  EXPECT_EQ(uut->drain().size(), 1u);  // this thread drains: it is the loop's thread now
+
+  uut->schedule(agent);
+  uut->post_completion(3, Outcome{});  // armed already: no second wake
+  EXPECT_EQ(wake.calls, 1);
+  EXPECT_FALSE(readable(*uut));
+  EXPECT_EQ(uut->drain().size(), 2u);
+
+  std::thread([&] { uut->schedule(agent); }).join();  // another thread: the fd, as before
+  EXPECT_EQ(wake.calls, 1);
+  EXPECT_TRUE(readable(*uut));
+  EXPECT_EQ(uut->drain().size(), 1u);
+  EXPECT_FALSE(readable(*uut));  // the drain read the fd's count
+}
+
+TEST_F(LoopBridgeTest, a_local_wake_that_declines_or_is_removed_leaves_the_fd_to_wake_the_loop) {
+  LocalWake wake;
+  wake.accept = false;
+  uut->set_local_wake(&LocalWake::call, &wake);
+  EXPECT_TRUE(uut->drain().empty());  // makes this thread the loop's
+  uut->schedule(agent);
+  EXPECT_EQ(wake.calls, 1);
+  EXPECT_TRUE(readable(*uut));
+  EXPECT_EQ(uut->drain().size(), 1u);
+
+  uut->set_local_wake(nullptr, nullptr);
+  uut->schedule(agent);
+  EXPECT_EQ(wake.calls, 1);
+  EXPECT_TRUE(readable(*uut));
+  EXPECT_EQ(uut->drain().size(), 1u);
 }
 
 }  // namespace

@@ -104,6 +104,17 @@ TEST(TimerQueue, cancelling_the_timer_the_thread_sleeps_towards_is_safe) {
   ASSERT_TRUE(recorder.wait());
 }
 
+TEST(TimerQueue, a_later_timer_runs_after_the_one_the_thread_slept_towards_was_cancelled) {
+  // The later deadline does not wake the thread; its planned wake-up must find the timer.
+  Recorder recorder(1);
+  TimerQueue uut;
+  const TimerQueue::Key first = uut.schedule(Clock::now() + 20ms, [] {});
+  std::this_thread::sleep_for(5ms);  // usually asleep towards `first` by now; either way works
+  EXPECT_TRUE(uut.cancel(first));
+  uut.schedule(Clock::now() + 40ms, recorder.note(0));
+  ASSERT_TRUE(recorder.wait());
+}
+
 TEST(TimerQueue, stop_drops_pending_timers_without_running_them_and_is_idempotent) {
   TimerQueue uut;
   std::atomic<int> ran{0};

@@ -582,3 +582,45 @@ def test_a_context_kept_by_a_handler_keeps_describing_its_own_message(
     assert len({ctx.message_id for ctx in contexts}) == 4
     assert [ctx.request_id is None for ctx in contexts] == [True, True, True, False]
     assert all(ctx.agent == "keeper" and ctx.sender is None for ctx in contexts)
+
+
+def test_a_wrapped_async_handler_may_return_any_awaitable_or_a_plain_value(
+    twin: TwinRunner,
+) -> None:
+    def via_task(fn: Any) -> Any:
+        @functools.wraps(fn)  # hands back a Task (an awaitable that is not a coroutine)
+        def wrapper(self: Agent, message: Any, ctx: Context) -> Any:
+            return asyncio.ensure_future(fn(self, message, ctx))
+
+        return wrapper
+
+    def cached(fn: Any) -> Any:
+        @functools.wraps(fn)  # answers from its cache without awaiting anything
+        def wrapper(self: Agent, message: Any, ctx: Context) -> Any:
+            if message == "cached":
+                return "from cache"
+            return fn(self, message, ctx)
+
+        return wrapper
+
+    class ViaTask(Agent):
+        @via_task
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            await asyncio.sleep(0)
+            return f"task {message}"
+
+    class Cached(Agent):
+        @cached
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            await asyncio.sleep(0)
+            return f"computed {message}"
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(ViaTask("via-task"))
+        m.mesh.add_agent(Cached("cached"))
+        assert await m.query("via-task", 1) == "task 1"
+        assert await m.query("cached", "cached") == "from cache"
+        assert await m.query("cached", 2) == "computed 2"
+        assert await m.query("via-task", 3) == "task 3"  # the agent goes on
+
+    twin.run(scenario)
