@@ -13,8 +13,9 @@ setup:
 demo: setup
 	$(VENV)/python examples/demo_coordinator.py
 
-# Every test: the C++ core (plain, ASan+UBSan, TSan) and the Python package with its examples.
-test: setup test-core test-asan test-tsan test-python
+# Every test: the C++ core (plain, ASan+UBSan, TSan), the Python package with its examples, and
+# the benchmark suite's smoke run (so its baselines are installed too).
+test: setup setup-bench test-core test-asan test-tsan test-python
 
 build/%/build.ninja:
 	$(CMAKE) -S . -B build/$* -G Ninja -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/ninja) \

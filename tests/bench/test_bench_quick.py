@@ -32,8 +32,7 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     missing = [m for m in BENCH_MODULES if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"benchmark dependencies missing ({', '.join(missing)}): tools/setup-bench.sh")
+    assert not missing, f"benchmark dependencies missing ({', '.join(missing)}): tools/setup-bench.sh"
     out = tmp_path_factory.mktemp("bench-quick")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--out", str(out)],
