@@ -68,6 +68,14 @@ void bind_context(nb::module_& m) {
           nb::sig("def sender(self) -> str | None"),
           "The sending agent's name, or None for messages sent from outside any agent.")
       .def_prop_ro(
+          "topic",
+          [](const HandlerContext& c) -> nb::object {
+            if (c.topic.empty()) return nb::none();
+            return nb::str(c.topic.data(), c.topic.size());
+          },
+          nb::sig("def topic(self) -> str | None"),
+          "The subject a published message was sent to, else None.")
+      .def_prop_ro(
           "message_id",
           [](const HandlerContext& c) { return optional_id(c.has_message, c.message_id); },
           nb::sig("def message_id(self) -> int | None"),

@@ -6,6 +6,7 @@
 #include "py_payload.hpp"
 
 #include <serendip/envelope.hpp>
+#include <serendip/handling_meter.hpp>
 #include <serendip/mesh.hpp>
 
 #include <nanobind/stl/shared_ptr.h>
@@ -62,12 +63,16 @@ std::string describe(nb::handle exc) {
 /// Home loop thread only (GIL held), like the mailbox pops it makes.
 class Dispatcher {
  public:
-  Dispatcher(nb::object mesh_handle, AgentCellPtr cell, nb::object handler, nb::object context,
-             nb::object mesh, nb::object on_fail, nb::object spawn, std::size_t max_concurrency)
+  Dispatcher(nb::object mesh_handle, AgentCellPtr cell, nb::object handler, nb::object invoke,
+             nb::object invocation_type, nb::object context, nb::object mesh, nb::object on_fail,
+             nb::object spawn, nb::object defer, std::size_t max_concurrency)
       : handle_obj_(std::move(mesh_handle)),
         handle_(&nb::cast<MeshHandle&>(handle_obj_)),
         cell_(std::move(cell)),
         handler_(std::move(handler)),
+        invoke_(std::move(invoke)),
+        invocation_type_(std::move(invocation_type)),
+        defer_(std::move(defer)),
         base_context_(std::move(context)),
         mesh_(std::move(mesh)),
         agent_name_(nb::str(cell_->name().data(), cell_->name().size())),
@@ -92,7 +97,16 @@ class Dispatcher {
       if (expired(*env)) continue;
       nb::object copy;
       nb::object error;
-      nb::object value = call(*env, copy, error);
+      const std::int64_t started = begin_handling(stats(), *env);
+      bool invoked = false;
+      nb::object value = call(*env, copy, error, invoked);
+      if (invoked && value.is_valid() && PyCoro_CheckExact(value.ptr())) {
+        // An async action on an agent with a plain handler: it runs as a task of its own,
+        // which settles it (and counts it) when it ends.
+        --finished.count;
+        defer_(suspended(*env, value, copy, false, nb::none(), started));
+        continue;
+      }
       if (value.is_valid() && PyCoro_CheckExact(value.ptr())) {
         value.attr("close")();
         error = nb::steal(PyObject_CallFunction(
@@ -102,11 +116,11 @@ class Dispatcher {
                 .c_str()));
         value.reset();
       }
-      ++handled_;
       if (error.is_valid()) {
-        conclude_failure(*env, error);
-      } else if (env->request_id != 0) {
-        reply(env->request_id, value);
+        conclude_failure(*env, started, error);
+      } else {
+        end_handling(stats(), started, {});
+        if (env->request_id != 0) reply(env->request_id, value);
       }
     }
     return taken;
@@ -134,31 +148,37 @@ class Dispatcher {
       }
       nb::object copy;
       nb::object error;
-      nb::object coro = call(*env, copy, error);
+      const std::int64_t started = begin_handling(stats(), *env);
+      bool invoked = false;
+      nb::object coro = call(*env, copy, error, invoked);
       if (error.is_valid()) {
         ++completed;
         ++finished.count;
-        ++handled_;
-        conclude_failure(*env, error);
+        conclude_failure(*env, started, error);
         continue;
       }
-      if (!PyCoro_CheckExact(coro.ptr())) {  // some other awaitable: Python steps it
-        return nb::make_tuple(coro, copy, false, nb::none(), env->request_id, env->id);
+      if (!PyCoro_CheckExact(coro.ptr())) {
+        if (invoked && !PyObject_HasAttrString(coro.ptr(), "__await__")) {
+          ++completed;  // a sync action's result: the invocation is complete
+          ++finished.count;
+          end_handling(stats(), started, {});
+          if (env->request_id != 0) reply(env->request_id, coro);
+          continue;
+        }
+        return suspended(*env, coro, copy, false, nb::none(), started);  // Python steps it
       }
       PyObject* out = nullptr;
       if (PyContext_Enter(copy.ptr()) < 0) throw nb::python_error();
       const PySendResult sent = PyIter_Send(coro.ptr(), Py_None, &out);
       if (sent == PYGEN_ERROR) error = take_exception();
       PyContext_Exit(copy.ptr());
-      if (sent == PYGEN_NEXT) {
-        return nb::make_tuple(coro, copy, true, nb::steal(out), env->request_id, env->id);
-      }
+      if (sent == PYGEN_NEXT) return suspended(*env, coro, copy, true, nb::steal(out), started);
       ++completed;
       ++finished.count;
-      ++handled_;
       if (sent == PYGEN_ERROR) {
-        conclude_failure(*env, error);
+        conclude_failure(*env, started, error);
       } else {
+        end_handling(stats(), started, {});
         nb::object value = nb::steal(out);
         if (env->request_id != 0) reply(env->request_id, value);
       }
@@ -166,15 +186,19 @@ class Dispatcher {
     return nb::int_(completed);
   }
 
-  /// Ends an invocation that run_async handed over: answers its request with `value` or
-  /// fails it with `error` (a request id of 0 answers nothing), and counts it as handled.
-  void settle(RequestId request_id, MessageId message_id, nb::handle value, nb::handle error) {
+  /// Ends an invocation that run_async handed over (`step`, as it returned it): answers its
+  /// request with `value` or fails it with `error`, and counts it as handled. With `answer`
+  /// false (the mesh is shutting down) the request is left for the close to end.
+  void settle(nb::tuple step, nb::handle value, nb::handle error, bool answer) {
     Finished finished{mesh(), 1};
-    ++handled_;
+    const auto request_id = answer ? nb::cast<RequestId>(step[4]) : RequestId{0};
+    const auto started = nb::cast<std::int64_t>(step[8]);
     if (!error.is_none()) {
-      fail(request_id, message_id, error);
-    } else if (request_id != 0) {
-      reply(request_id, value);
+      end_handling(stats(), started, type_name(error));
+      fail(request_id, nb::cast<MessageId>(step[5]), step[6], step[7], error);
+    } else {
+      end_handling(stats(), started, {});
+      if (request_id != 0) reply(request_id, value);
     }
   }
 
@@ -184,8 +208,6 @@ class Dispatcher {
     drop_batch();
   }
 
-  std::uint64_t handled() const { return handled_; }
-  std::uint64_t failed() const { return failed_; }
 
   int traverse(visitproc visit, void* arg) {
     for (nb::object* o : objects()) Py_VISIT(o->ptr());
@@ -206,10 +228,24 @@ class Dispatcher {
   };
 
   Mesh& mesh() { return handle_->get(); }
+  AgentStats& stats() { return cell_->stats(); }
+
+  // What run_async hands over for Python to await: (awaitable, context, started, yielded,
+  // request id, message id, payload, Context, start time for handling_meter).
+  nb::object suspended(const Envelope& env, nb::handle awaitable, nb::handle copy, bool started,
+                       nb::handle yielded, std::int64_t start) {
+    return nb::make_tuple(awaitable, copy, started, yielded, env.request_id, env.id,
+                          from_payload(env.payload), nb::handle(spare_), start);
+  }
+
+  static std::string type_name(nb::handle exc) {
+    return nb::cast<std::string>(nb::handle(Py_TYPE(exc.ptr())).attr("__qualname__"));
+  }
 
   std::vector<nb::object*> objects() {
     // Not handle_obj_: the native mesh holds no Python objects, and handle_ must stay valid.
-    return {&handler_, &base_context_, &mesh_, &on_fail_, &spawn_, &spare_};
+    return {&handler_, &invoke_, &invocation_type_, &defer_, &base_context_,
+            &mesh_,    &on_fail_, &spawn_,          &spare_};
   }
 
   EnvelopePtr next() {
@@ -217,9 +253,19 @@ class Dispatcher {
       batch_.clear();
       cursor_ = 0;
       cell_->mailbox().pop_batch(batch_, kRefill);  // an empty pop makes the mailbox idle
+      dispose_dropped();
       if (batch_.empty()) return nullptr;
     }
     return std::move(batch_[cursor_++]);
+  }
+
+  // Envelopes the overflow policy dropped: their payloads die here, with the GIL (rule 1).
+  // After the pop, which makes every earlier drop visible (Mailbox::take_dropped).
+  void dispose_dropped() {
+    if (cell_->mailbox().take_dropped(dropped_) == 0) return;
+    const auto n = static_cast<std::int64_t>(dropped_.size());
+    dropped_.clear();
+    mesh().work().finish(n);
   }
 
   void drop_batch() {
@@ -236,18 +282,24 @@ class Dispatcher {
 
   // Cancelled or expired while queued: nobody would read the answer.
   bool expired(const Envelope& env) {
-    return env.request_id != 0 && !mesh().requests().pending(env.request_id);
+    if (env.request_id == 0 || mesh().requests().pending(env.request_id)) return false;
+    mesh().dead_letter(DeadLetterReason::expired, cell_->name(), env.sender, env.id,
+                       env.request_id, "the request ended while it was queued");
+    return true;
   }
 
-  // Calls the handler in a fresh copy of the agent's context (`copy`); on failure `error`
-  // holds the exception and the result is null.
-  nb::object call(const Envelope& env, nb::object& copy, nb::object& error) {
+  // Calls the handler (or, for an Invocation payload, the action runner: `invoked`) in a fresh
+  // copy of the agent's context (`copy`); on failure `error` holds the exception and the
+  // result is null.
+  nb::object call(const Envelope& env, nb::object& copy, nb::object& error, bool& invoked) {
     nb::object payload = from_payload(env.payload);
     PyObject* ctx = context_for(env);
+    invoked = Py_TYPE(payload.ptr()) == reinterpret_cast<PyTypeObject*>(invocation_type_.ptr());
+    PyObject* target = invoked ? invoke_.ptr() : handler_.ptr();
     copy = nb::steal(PyContext_Copy(base_context_.ptr()));
     if (!copy.is_valid() || PyContext_Enter(copy.ptr()) < 0) throw nb::python_error();
     PyObject* args[2] = {payload.ptr(), ctx};
-    nb::object result = nb::steal(PyObject_Vectorcall(handler_.ptr(), args, 2, nullptr));
+    nb::object result = nb::steal(PyObject_Vectorcall(target, args, 2, nullptr));
     if (!result.is_valid()) error = take_exception();
     PyContext_Exit(copy.ptr());
     return result;
@@ -268,24 +320,30 @@ class Dispatcher {
     mesh().reply(id, Outcome::success(Payload(PyRef(value))));
   }
 
-  void conclude_failure(const Envelope& env, nb::handle error) {
-    fail(env.request_id, env.id, error);
+  void conclude_failure(const Envelope& env, std::int64_t started, nb::handle error) {
+    end_handling(stats(), started, type_name(error));
+    fail(env.request_id, env.id, env.request_id == 0 ? from_payload(env.payload) : nb::none(),
+         nb::handle(spare_), error);
     if (escapes_handler(error)) {
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
       throw nb::python_error();
     }
   }
 
-  void fail(RequestId request_id, MessageId message_id, nb::handle error) {
-    ++failed_;
+  // Fails the request, or reports a failed one-way message: a dead letter, and the runner's
+  // on_fail (the agent's on_error hook, or a log record) with the message and its Context.
+  void fail(RequestId request_id, MessageId message_id, nb::handle payload, nb::handle ctx,
+            nb::handle error) {
     if (request_id != 0) {
-      std::string type = nb::cast<std::string>(nb::handle(Py_TYPE(error.ptr())).attr("__qualname__"));
-      Outcome o{Status::error, Payload(PyRef(error)), std::move(type), describe(error)};
+      Outcome o{Status::error, Payload(PyRef(error)), type_name(error), describe(error)};
       mesh().reply(request_id, std::move(o));
       return;
     }
+    mesh().dead_letter(DeadLetterReason::failed, cell_->name(),
+                       nb::inst_ptr<HandlerContext>(ctx)->sender, message_id, 0,
+                       type_name(error) + ": " + describe(error));
     try {
-      on_fail_(error, message_id);  // logs it
+      on_fail_(error, payload, ctx);
     } catch (nb::python_error& e) {
       e.discard_as_unraisable(on_fail_);
     }
@@ -295,6 +353,9 @@ class Dispatcher {
   MeshHandle* handle_;
   AgentCellPtr cell_;
   nb::object handler_;
+  nb::object invoke_;           // runs an Invocation payload's action instead of handler_
+  nb::object invocation_type_;  // the type of those payloads
+  nb::object defer_;            // runs an async action's coroutine from run_sync as a task
   nb::object base_context_;
   nb::object mesh_;  // the LocalMesh, for Context.mesh
   nb::object agent_name_;
@@ -304,9 +365,8 @@ class Dispatcher {
   const std::size_t max_concurrency_;
   std::vector<EnvelopePtr> batch_;  // taken from the mailbox, handled from cursor_ on
   std::size_t cursor_ = 0;
+  std::vector<EnvelopePtr> dropped_;  // reused by dispose_dropped
   bool stopped_ = false;
-  std::uint64_t handled_ = 0;
-  std::uint64_t failed_ = 0;
 };
 
 namespace {
@@ -332,27 +392,29 @@ void bind_dispatcher(nb::module_& m) {
   nb::class_<Dispatcher>(m, "Dispatcher", nb::type_slots(slots),
                          "Runs one Python agent's handlers natively. Home loop only.")
       .def(nb::init<nb::object, AgentCellPtr, nb::object, nb::object, nb::object, nb::object,
-                    nb::object, std::size_t>(),
-           nb::arg("mesh_handle"), nb::arg("cell"), nb::arg("handler"), nb::arg("context"),
-           nb::arg("mesh"), nb::arg("on_fail"), nb::arg("spawn"), nb::arg("max_concurrency"),
+                    nb::object, nb::object, nb::object, nb::object, std::size_t>(),
+           nb::arg("mesh_handle"), nb::arg("cell"), nb::arg("handler"), nb::arg("invoke"),
+           nb::arg("invocation_type"), nb::arg("context"), nb::arg("mesh"), nb::arg("on_fail"),
+           nb::arg("spawn"), nb::arg("defer"), nb::arg("max_concurrency"),
            nb::sig("def __init__(self, mesh_handle: Mesh, cell: AgentRef, "
                    "handler: collections.abc.Callable[..., typing.Any], "
+                   "invoke: collections.abc.Callable[..., typing.Any], invocation_type: type, "
                    "context: contextvars.Context, mesh: object, "
-                   "on_fail: collections.abc.Callable[[BaseException, int], None], "
-                   "spawn: collections.abc.Callable[[], None], max_concurrency: int) -> None"))
+                   "on_fail: collections.abc.Callable[[BaseException, typing.Any, Context], None], "
+                   "spawn: collections.abc.Callable[[], None], "
+                   "defer: collections.abc.Callable[[tuple[typing.Any, ...]], None], "
+                   "max_concurrency: int) -> None"))
       .def("run_sync", &Dispatcher::run_sync, nb::arg("limit"),
            "Handles up to `limit` messages with a plain handler; returns how many it took.")
       .def("run_async", &Dispatcher::run_async, nb::arg("limit"),
            nb::sig("def run_async(self, limit: int) -> tuple[typing.Any, contextvars.Context, "
-                   "bool, typing.Any, int, int] | int | None"),
+                   "bool, typing.Any, int, int, typing.Any, Context, int] | int | None"),
            "Runs coroutine handlers until one suspends (returned for the caller to await), "
            "`limit` completed (returns the int), or the mailbox is idle (None).")
-      .def("settle", &Dispatcher::settle, nb::arg("request_id"), nb::arg("message_id"),
-           nb::arg("value").none(), nb::arg("error").none(),
+      .def("settle", &Dispatcher::settle, nb::arg("step"), nb::arg("value").none(),
+           nb::arg("error").none(), nb::arg("answer"),
            "Ends an invocation run_async handed over: answers or fails it, counts it handled.")
-      .def("stop", &Dispatcher::stop, "Takes no more messages.")
-      .def_prop_ro("handled", &Dispatcher::handled)
-      .def_prop_ro("failed", &Dispatcher::failed);
+      .def("stop", &Dispatcher::stop, "Takes no more messages.");
 }
 
 }  // namespace serendip::binding

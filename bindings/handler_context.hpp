@@ -13,6 +13,16 @@ namespace serendip::binding {
 
 namespace nb = nanobind;
 
+/// The header under which a published envelope carries its subject.
+inline constexpr const char* kTopicHeader = "topic";
+
+inline std::string topic_of(const Envelope& env) {
+  for (const auto& [key, value] : env.headers) {
+    if (key == kTopicHeader) return value;
+  }
+  return {};
+}
+
 /// What a handler knows about the message it handles. Native, so the Dispatcher fills one per
 /// message without running Python code; `send_to` and `query` forward to the Python mesh.
 struct HandlerContext {
@@ -22,12 +32,18 @@ struct HandlerContext {
   nb::object mesh;   ///< the LocalMesh
   nb::object agent;  ///< the handling agent's name (str)
   std::string sender;
+  std::string topic;  ///< for a published message: its subject
   MessageId message_id = 0;
   RequestId request_id = 0;
   bool has_message = false;  ///< false in the start and stop hooks
 
   void describe(const Envelope& env) {
     sender = env.sender;
+    if (env.kind == Kind::publish) {
+      topic = topic_of(env);
+    } else if (!topic.empty()) {
+      topic.clear();
+    }
     message_id = env.id;
     request_id = env.request_id;
     has_message = true;

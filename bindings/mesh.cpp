@@ -1,6 +1,7 @@
 // bindings/mesh.cpp: Mesh, AgentRef and Envelope for Python.
 // SPDX-License-Identifier: Apache-2.0
 #include "bindings.hpp"
+#include "handler_context.hpp"
 #include "mesh_handle.hpp"
 #include "py_payload.hpp"
 
@@ -22,9 +23,14 @@ namespace serendip::binding {
 
 namespace {
 
-EnvelopePtr make(std::string_view target, Payload payload, std::optional<std::string_view> sender) {
+EnvelopePtr make(std::string_view target, Payload payload, std::optional<std::string_view> sender,
+                 std::optional<std::string_view> topic = std::nullopt) {
   auto env = make_envelope(Kind::tell, std::string(target), std::move(payload));
   if (sender) env->sender = *sender;
+  if (topic) {
+    env->kind = Kind::publish;
+    env->headers.emplace_back(kTopicHeader, std::string(*topic));
+  }
   return env;
 }
 
@@ -32,6 +38,14 @@ Deadline deadline_for(std::optional<double> timeout) {
   if (!timeout) return Deadline::max();
   return Clock::now() + std::chrono::duration_cast<Clock::duration>(
                             std::chrono::duration<double>(*timeout));
+}
+
+Overflow parse_overflow(std::string_view name) {
+  if (name == "wait") return Overflow::wait;
+  if (name == "reject") return Overflow::reject;
+  if (name == "drop_oldest") return Overflow::drop_oldest;
+  if (name == "drop_newest") return Overflow::drop_newest;
+  throw nb::value_error("overflow must be 'wait', 'reject', 'drop_oldest' or 'drop_newest'");
 }
 
 // Raises the Python error for a send the mesh refused (anything but `delivered`/`full`).
@@ -56,13 +70,13 @@ AgentCellPtr find_open(MeshHandle& h, std::string_view target) {
 
 // The hot path of a one-way send from Python: one native call, errors raised here.
 void send_nowait(MeshHandle& h, nb::str target, nb::handle payload,
-                 std::optional<std::string_view> sender) {
+                 std::optional<std::string_view> sender, std::optional<std::string_view> topic) {
   Py_ssize_t size = 0;
   const char* data = PyUnicode_AsUTF8AndSize(target.ptr(), &size);
   if (data == nullptr) throw nb::python_error();
   const std::string_view name(data, static_cast<std::size_t>(size));
   AgentCellPtr agent = find_open(h, name);
-  EnvelopePtr env = make(agent->name(), to_payload(agent, payload), sender);
+  EnvelopePtr env = make(agent->name(), to_payload(agent, payload), sender, topic);
   const RouteResult r = h.get().tell(agent, env);
   if (r != RouteResult::delivered) raise_refused(h, r, name);
 }
@@ -79,33 +93,116 @@ RequestId request(MeshHandle& h, std::string_view target, nb::handle payload,
   return sent.request;
 }
 
+nb::dict summary(const LatencyHistogram::Summary& h) {
+  nb::dict d;
+  d["count"] = h.count;
+  d["sum"] = static_cast<double>(h.sum_ns) * 1e-9;
+  d["max"] = static_cast<double>(h.max_ns) * 1e-9;
+  d["p50"] = static_cast<double>(h.p50_ns) * 1e-9;
+  d["p95"] = static_cast<double>(h.p95_ns) * 1e-9;
+  d["p99"] = static_cast<double>(h.p99_ns) * 1e-9;
+  return d;
+}
+
+// An agent's AgentMetrics (serendip.metrics) but for the mailbox depth, in seconds.
+nb::dict stats_of(const AgentCell& agent) {
+  const AgentStats::Snapshot s = agent.stats().snapshot();
+  nb::dict errors;
+  for (const auto& [type, count] : s.errors) errors[nb::str(type.data(), type.size())] = count;
+  nb::dict d;
+  d["handled"] = s.handled;
+  d["failed"] = s.failed;
+  d["errors"] = errors;
+  d["dropped"] = s.dropped;
+  d["in_flight"] = s.in_flight;
+  d["queue_wait"] = summary(s.queue_wait);
+  d["handler_time"] = summary(s.handler_time);
+  return d;
+}
+
+// Sends `payload` to every subscriber of `topic` that has room now. Returns how many got it
+// and the names of those whose full mailbox makes senders wait (the caller waits for them).
+nb::tuple publish_nowait(MeshHandle& h, std::string_view topic, nb::handle payload,
+                         std::optional<std::string_view> sender) {
+  Mesh& mesh = h.get();
+  if (mesh.closed()) raise_refused(h, RouteResult::closed, topic);
+  std::vector<AgentCellPtr> subscribers;
+  try {
+    subscribers = mesh.topics().match(topic);
+  } catch (const std::invalid_argument& e) {
+    throw nb::value_error(e.what());
+  }
+  std::size_t reached = 0;
+  nb::list waiting;
+  for (const AgentCellPtr& agent : subscribers) {
+    EnvelopePtr env = make(agent->name(), to_payload(agent, payload), sender, topic);
+    const RouteResult r = mesh.tell(agent, env);
+    if (r == RouteResult::delivered) {
+      ++reached;
+    } else if (r == RouteResult::full && agent->mailbox().overflow() == Overflow::wait) {
+      waiting.append(nb::str(agent->name().data(), agent->name().size()));
+    }
+  }
+  return nb::make_tuple(reached, waiting);
+}
+
+nb::list dead_letters(MeshHandle& h, bool take) {
+  DeadLetterLog& log = h.get().dead_letters();
+  nb::list out;
+  for (const DeadLetter& d : take ? log.take() : log.snapshot()) {
+    const double when = std::chrono::duration<double>(d.time.time_since_epoch()).count();
+    out.append(nb::make_tuple(to_string(d.reason), d.target, d.sender, d.message_id,
+                              d.request_id, d.detail, when));
+  }
+  return out;
+}
+
 }  // namespace
 
 void bind_mesh(nb::module_& m) {
+  m.def(
+      "check_pattern",
+      [](std::string_view pattern) {
+        try {
+          TopicTable::check_pattern(pattern);
+        } catch (const std::invalid_argument& e) {
+          throw nb::value_error(e.what());
+        }
+      },
+      nb::arg("pattern"), "Raises ValueError unless `pattern` is a valid subscription pattern.");
   m.attr("STATUS_OK") = static_cast<int>(Status::ok);
   m.attr("STATUS_ERROR") = static_cast<int>(Status::error);
   m.attr("STATUS_TIMEOUT") = static_cast<int>(Status::timeout);
   m.attr("STATUS_CANCELLED") = static_cast<int>(Status::cancelled);
   m.attr("STATUS_NOT_FOUND") = static_cast<int>(Status::not_found);
   m.attr("STATUS_CLOSED") = static_cast<int>(Status::closed);
+  m.attr("STATUS_DROPPED") = static_cast<int>(Status::dropped);
 
   nb::class_<AgentCell>(m, "AgentRef", "The mesh's record of one agent.")
       .def_prop_ro("id", &AgentCell::id)
       .def_prop_ro("name", [](AgentCell& a) { return a.name(); })
       .def("size", [](AgentCell& a) { return a.mailbox().size(); },
-           "Messages waiting in the mailbox.");
+           "Messages waiting in the mailbox.")
+      .def("stats", &stats_of,
+           nb::sig("def stats(self) -> dict[str, typing.Any]"),
+           "Counters and latency summaries (seconds), as serendip.metrics.AgentMetrics.");
 
   nb::class_<MeshHandle>(m, "Mesh", "The native mesh: routing, requests, deadlines.")
-      .def(nb::init<std::string, std::size_t>(), nb::arg("name"), nb::arg("worker_threads") = 0)
+      .def(nb::init<std::string, std::size_t, std::size_t>(), nb::arg("name"),
+           nb::arg("worker_threads") = 0, nb::arg("dead_letter_capacity") = 1000)
       .def(
           "add_agent",
-          [](MeshHandle& h, std::string name, std::size_t mailbox_size, nb::handle bridge) {
+          [](MeshHandle& h, std::string name, std::size_t mailbox_size, nb::handle bridge,
+             std::string_view overflow) {
             auto agent = std::make_shared<AgentCell>(std::move(name), mailbox_size,
-                                                     bridge_of(bridge));
+                                                     bridge_of(bridge), parse_overflow(overflow));
             h.get().add(agent);
             return agent;
           },
-          nb::arg("name"), nb::arg("mailbox_size"), nb::arg("bridge"))
+          nb::arg("name"), nb::arg("mailbox_size"), nb::arg("bridge"),
+          nb::arg("overflow") = "wait",
+          "Registers a Python agent homed on `bridge`. `overflow`: wait, reject, drop_oldest "
+          "or drop_newest.")
       .def(
           "remove_agent",
           [](MeshHandle& h, std::string_view name) {
@@ -113,10 +210,21 @@ void bind_mesh(nb::module_& m) {
             return h.get().remove(name, undelivered);
           },
           nb::arg("name"), nb::sig("def remove_agent(self, name: str) -> AgentRef | None"))
+      .def("detach", [](MeshHandle& h, std::string_view name) { return h.get().detach(name); },
+           nb::arg("name"), nb::sig("def detach(self, name: str) -> AgentRef | None"),
+           "Unregisters the agent but leaves its mailbox open, to be drained.")
+      .def(
+          "retire",
+          [](MeshHandle& h, const AgentCellPtr& agent) {
+            std::vector<EnvelopePtr> undelivered;  // destroyed here, with the GIL
+            h.get().retire(agent, undelivered);
+          },
+          nb::arg("agent"), "Closes a detached agent's mailbox; what it left ends as not found.")
       .def("names", [](MeshHandle& h) { return h.get().names(); })
       .def("send_nowait", &send_nowait, nb::arg("target"), nb::arg("payload").none(),
-           nb::arg("sender").none() = nb::none(),
-           "Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.\n\n"
+           nb::arg("sender").none() = nb::none(), nb::arg("topic").none() = nb::none(),
+           "Sends a one-way message (as published to `topic`, if given) or raises MailboxFull "
+           "at once. Any thread; never blocks.\n\n"
            "Raises AgentNotFound, MailboxFull or MeshClosed.")
       .def("request", &request, nb::arg("target"), nb::arg("payload").none(), nb::arg("sender").none(),
            nb::arg("timeout").none(), nb::arg("waiter"),
@@ -152,6 +260,41 @@ void bind_mesh(nb::module_& m) {
             mesh.join();
           },
           "Stops and joins the native threads, with the GIL released.")
+      .def(
+          "subscribe",
+          [](MeshHandle& h, const AgentCellPtr& agent, std::string_view pattern) {
+            try {
+              return h.get().topics().subscribe(agent, pattern);
+            } catch (const std::invalid_argument& e) {
+              throw nb::value_error(e.what());
+            }
+          },
+          nb::arg("agent"), nb::arg("pattern"),
+          "Subscribes the agent to a subject pattern (`*`, `>` wildcards); False if it was.")
+      .def(
+          "unsubscribe",
+          [](MeshHandle& h, const AgentCellPtr& agent, std::string_view pattern) {
+            return h.get().topics().unsubscribe(agent.get(), pattern);
+          },
+          nb::arg("agent"), nb::arg("pattern"), "False if it was not subscribed.")
+      .def(
+          "patterns",
+          [](MeshHandle& h, const AgentCellPtr& agent) {
+            return h.get().topics().patterns_of(agent.get());
+          },
+          nb::arg("agent"), "The agent's subscription patterns, in subscription order.")
+      .def("publish_nowait", &publish_nowait, nb::arg("topic"), nb::arg("payload").none(),
+           nb::arg("sender").none() = nb::none(),
+           nb::sig("def publish_nowait(self, topic: str, payload: object, sender: str | None = "
+                   "None) -> tuple[int, list[str]]"),
+           "Sends to every subscriber with room: (how many got it, names of full mailboxes "
+           "whose senders wait). Raises ValueError for a bad subject, MeshClosed.")
+      .def("dead_letters", &dead_letters, nb::arg("take") = false,
+           nb::sig("def dead_letters(self, take: bool = False) -> list[tuple[str, str, str, int, "
+                   "int, str, float]]"),
+           "(reason, target, sender, message id, request id, detail, unix time), oldest first.")
+      .def_prop_ro("dead_letters_recorded",
+                   [](MeshHandle& h) { return h.get().dead_letters().recorded(); })
       .def("leak", &MeshHandle::leak, "Abandons the native mesh (forked child only).")
       .def_prop_ro("closed", [](MeshHandle& h) { return h.get().closed(); });
 }

@@ -19,8 +19,9 @@ namespace nb = nanobind;
 // the GIL (rule 6); everything that may destroy envelopes keeps the GIL (see PyRef).
 class MeshHandle {
  public:
-  MeshHandle(std::string name, std::size_t worker_threads)
-      : name_(std::move(name)), mesh_(std::make_unique<Mesh>(MeshOptions{worker_threads})) {}
+  MeshHandle(std::string name, std::size_t worker_threads, std::size_t dead_letter_capacity)
+      : name_(std::move(name)),
+        mesh_(std::make_unique<Mesh>(MeshOptions{worker_threads, dead_letter_capacity})) {}
 
   ~MeshHandle() {
     if (!mesh_) return;

@@ -40,7 +40,7 @@ async def main() -> None:
             await mesh.query("weather", "atlantis")
         except serendip.HandlerError as error:
             print(f"weather failed as expected: {error.remote_type}: {error.remote_message}")
-        print(f"advisor handled {mesh.metrics()['advisor']['handled']} queries")
+        print(f"advisor handled {mesh.metrics()['agents']['advisor']['handled']} queries")
 
 
 if __name__ == "__main__":

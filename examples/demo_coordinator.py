@@ -68,11 +68,10 @@ async def main() -> None:
             print(f"{page:>8}: {count}")
         words = sum(c for c in counts.values() if isinstance(c, int))
         failed = [p for p, c in counts.items() if not isinstance(c, int)]
-        metrics = mesh.metrics()
-        handled = sum(m["handled"] for m in metrics.values())
+        totals = mesh.metrics()["totals"]
         print(
             f"summary: {len(jobs)} jobs, {words} words, {len(failed)} failed ({', '.join(failed)}), "
-            f"{handled} messages handled by {len(metrics)} agents "
+            f"{totals['handled']} messages handled by {totals['agents']} agents "
             f"in {elapsed * 1000:.0f} ms (fetches ran concurrently)"
         )
 

@@ -10,10 +10,11 @@ namespace {
 std::atomic<AgentId> next_agent_id{1};
 }  // namespace
 
-AgentCell::AgentCell(std::string name, std::size_t mailbox_capacity, std::shared_ptr<Home> home)
+AgentCell::AgentCell(std::string name, std::size_t mailbox_capacity, std::shared_ptr<Home> home,
+                     Overflow overflow)
     : id_(next_agent_id.fetch_add(1, std::memory_order_relaxed)),
       name_(std::move(name)),
-      mailbox_(mailbox_capacity),
+      mailbox_(mailbox_capacity, overflow),
       home_(std::move(home)) {}
 
 bool AgentCell::resume(std::size_t) { return false; }

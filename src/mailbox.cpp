@@ -26,18 +26,46 @@ Envelope* Mailbox::Lane::take_front() noexcept {
   return e;
 }
 
-Mailbox::Mailbox(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}
+Mailbox::Mailbox(std::size_t capacity, Overflow overflow)
+    : capacity_(std::max<std::size_t>(capacity, 1)), overflow_(overflow) {}
 
 Mailbox::~Mailbox() {
-  for (Lane* lane : {&urgent_, &normal_}) {
+  for (Lane* lane : {&urgent_, &normal_, &dropped_}) {
     while (Envelope* e = lane->take_front()) delete e;
   }
 }
 
-PushResult Mailbox::push(EnvelopePtr& env) {
+static void describe(const Envelope& e, Mailbox::Dropped* out) {
+  if (out == nullptr) return;
+  out->kind = e.kind;
+  out->id = e.id;
+  out->request_id = e.request_id;
+  out->sender = e.sender;
+}
+
+PushResult Mailbox::push(EnvelopePtr& env, Dropped* dropped) {
   std::lock_guard lock(mutex_);
   if (closed_) return PushResult::closed;
-  if (normal_size_ >= capacity_) return PushResult::full;
+  if (normal_size_ >= capacity_) {
+    // Full implies scheduled (only an empty pop idles the mailbox): nobody needs arming.
+    switch (overflow_) {
+      case Overflow::wait:
+      case Overflow::reject: return PushResult::full;
+      case Overflow::drop_newest:
+        describe(*env, dropped);
+        dropped_.append(env.release());
+        has_dropped_.store(true, std::memory_order_relaxed);
+        return PushResult::dropped;
+      case Overflow::drop_oldest: {
+        Envelope* oldest = normal_.take_front();
+        describe(*oldest, dropped);
+        dropped_.append(oldest);
+        has_dropped_.store(true, std::memory_order_relaxed);
+        normal_.append(env.release());
+        return PushResult::replaced;
+      }
+    }
+  }
   normal_.append(env.release());
   ++normal_size_;
   return std::exchange(scheduled_, true) ? PushResult::accepted : PushResult::armed;
@@ -104,6 +132,20 @@ std::size_t Mailbox::pop_batch(std::vector<EnvelopePtr>& out, std::size_t max) {
   return n;
 }
 
+std::size_t Mailbox::take_dropped(std::vector<EnvelopePtr>& out) {
+  // Relaxed suffices: a drop missed here is taken by the owner's next call (it is still
+  // scheduled: drops happen only while the mailbox is full) or by close().
+  if (!has_dropped_.load(std::memory_order_relaxed)) return 0;
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  while (Envelope* e = dropped_.take_front()) {
+    out.emplace_back(e);
+    ++n;
+  }
+  has_dropped_.store(false, std::memory_order_relaxed);
+  return n;
+}
+
 bool Mailbox::try_idle() {
   std::lock_guard lock(mutex_);
   if (urgent_.head != nullptr || normal_.head != nullptr) return false;
@@ -124,10 +166,11 @@ std::vector<EnvelopePtr> Mailbox::close() {
   {
     std::lock_guard lock(mutex_);
     closed_ = true;
-    for (Lane* lane : {&urgent_, &normal_}) {
+    for (Lane* lane : {&urgent_, &normal_, &dropped_}) {
       while (Envelope* e = lane->take_front()) left.emplace_back(e);
     }
     normal_size_ = 0;
+    has_dropped_.store(false, std::memory_order_relaxed);
     waiters.swap(space_waiters_);
   }
   for (auto& w : waiters) w->complete(Outcome::failure(Status::closed, "the mailbox closed"));

@@ -1,13 +1,15 @@
 // src/mesh.cpp: composition of router, requests, timers, work tracking and scheduler.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/errors.hpp>
+#include <serendip/handling_meter.hpp>
 #include <serendip/mesh.hpp>
 
 #include <stdexcept>
 
 namespace serendip {
 
-Mesh::Mesh(MeshOptions options) : options_(options) {}
+Mesh::Mesh(MeshOptions options)
+    : options_(options), dead_letters_(options.dead_letter_capacity) {}
 
 Mesh::~Mesh() {
   close();
@@ -21,12 +23,16 @@ void Mesh::add(AgentCellPtr agent) {
 
 AgentCellPtr Mesh::remove(std::string_view name, std::vector<EnvelopePtr>& undelivered) {
   AgentCellPtr agent = router_.remove(name);
-  if (!agent) return nullptr;
+  if (agent) retire(agent, undelivered);
+  return agent;
+}
+
+void Mesh::retire(const AgentCellPtr& agent, std::vector<EnvelopePtr>& undelivered) {
+  topics_.unsubscribe_all(agent.get());
   undelivered = agent->mailbox().close();
   fail_requests(undelivered, Status::not_found, "the agent was removed before handling it");
   requests_.close_handled_by(agent.get(), Status::not_found,
                              "the agent was removed before answering");
-  return agent;
 }
 
 std::vector<std::string> Mesh::names() const {
@@ -37,10 +43,37 @@ std::vector<std::string> Mesh::names() const {
 
 RouteResult Mesh::deliver(const AgentCellPtr& agent, EnvelopePtr& env) {
   // Counted before the push: once pushed, the handler may finish (and un-count) at once.
+  // A dropped envelope stays counted until its owner disposes of it (Mailbox::take_dropped).
   work_.begin();
-  RouteResult r = Router::deliver(agent, env);
-  if (r != RouteResult::delivered) work_.finish();
+  if (chosen_for_timing(agent->stats(), env->id)) env->enqueued = Clock::now();
+  Mailbox::Dropped dropped;
+  const PushResult pushed = agent->mailbox().push(env, &dropped);
+  RouteResult r = Router::after_push(agent, pushed);
+  if (r != RouteResult::delivered) {
+    work_.finish();
+  } else if (pushed == PushResult::replaced || pushed == PushResult::dropped) {
+    on_dropped(*agent, dropped);
+  }
   return r;
+}
+
+void Mesh::dead_letter(DeadLetterReason reason, const std::string& target,
+                       const std::string& sender, MessageId id, RequestId request,
+                       std::string detail) {
+  dead_letters_.record(DeadLetter{reason, target, sender, id, request, std::move(detail),
+                                  std::chrono::system_clock::now()});
+}
+
+void Mesh::on_dropped(AgentCell& agent, const Mailbox::Dropped& dropped) {
+  agent.stats().count_dropped();
+  dead_letter(DeadLetterReason::dropped, agent.name(), dropped.sender, dropped.id,
+              dropped.request_id, "the mailbox was full");
+  if (dropped.kind == Kind::request) {
+    requests_.resolve(dropped.request_id,
+                      Outcome::failure(Status::dropped, "agent '" + agent.name() +
+                                                            "' dropped the request: its mailbox "
+                                                            "was full"));
+  }
 }
 
 RouteResult Mesh::tell(EnvelopePtr& env) {
@@ -48,7 +81,11 @@ RouteResult Mesh::tell(EnvelopePtr& env) {
   AgentCellPtr agent = router_.find(env->target);
   if (!agent) {
     env->id = next_message_id_.fetch_add(1, std::memory_order_relaxed);
-    return router_.route(env);  // the transport's turn, if any
+    const RouteResult r = router_.route(env);  // the transport's turn, if any
+    if (r == RouteResult::not_found) {
+      dead_letter(DeadLetterReason::unknown_target, env->target, env->sender, env->id, 0);
+    }
+    return r;
   }
   return tell(agent, env);
 }
@@ -66,7 +103,10 @@ RouteResult Mesh::tell(const AgentCellPtr& agent, EnvelopePtr& env) {
 Sent Mesh::request(EnvelopePtr& env, WaiterPtr waiter, Deadline deadline) {
   if (closed()) return {RouteResult::closed, 0};
   AgentCellPtr agent = router_.find(env->target);
-  if (!agent) return {RouteResult::not_found, 0};
+  if (!agent) {
+    dead_letter(DeadLetterReason::unknown_target, env->target, env->sender, 0, 0);
+    return {RouteResult::not_found, 0};
+  }
   return request(agent, env, std::move(waiter), deadline);
 }
 

@@ -1,5 +1,6 @@
 // src/native_agent.cpp: native agents: handlers, and coroutines resumed on their own agent.
 // SPDX-License-Identifier: Apache-2.0
+#include <serendip/handling_meter.hpp>
 #include <serendip/mesh.hpp>
 #include <serendip/native_agent.hpp>
 
@@ -28,6 +29,7 @@ struct Invocation {
   EnvelopePtr envelope;
   NativeContext context;
   Task<Payload> task;
+  std::int64_t started = 0;  // from begin_handling
 };
 
 }  // namespace detail
@@ -98,7 +100,7 @@ Outcome current_failure() {
 
 NativeAgent::NativeAgent(Key, Mesh& mesh, std::string name, NativeHandler handler,
                          NativeOptions options)
-    : AgentCell(std::move(name), options.mailbox_capacity, mesh.scheduler()),
+    : AgentCell(std::move(name), options.mailbox_capacity, mesh.scheduler(), options.overflow),
       mesh_(mesh),
       handler_(std::move(handler)),
       max_concurrency_(std::max<std::size_t>(options.max_concurrency, 1)) {}
@@ -113,12 +115,25 @@ std::shared_ptr<NativeAgent> spawn(Mesh& mesh, std::string name, NativeHandler h
   return agent;
 }
 
+void NativeAgent::dispose_dropped() {
+  std::vector<EnvelopePtr> dropped;  // native payloads: disposable on this worker
+  if (const std::size_t n = mailbox().take_dropped(dropped); n > 0) {
+    mesh_.work().finish(static_cast<std::int64_t>(n));
+  }
+}
+
 bool NativeAgent::resume(std::size_t budget) {
+  // Drops happen only while the mailbox is full, hence scheduled: taking them at each end
+  // of a run (after the pops that synchronise with them) leaves none behind.
+  dispose_dropped();
   for (std::size_t handled = 0; handled < budget; ++handled) {
     // At the concurrency limit only replies are taken: they are what lets a handler finish.
     // The empty pop that follows leaves the mailbox idle, so the next reply re-arms it.
     EnvelopePtr env = mailbox().pop(in_flight_.size() < max_concurrency_);
-    if (!env) return false;
+    if (!env) {
+      dispose_dropped();
+      return false;
+    }
     if (env->kind == Kind::reply || env->kind == Kind::error) {
       on_reply(*env);
     } else {
@@ -131,6 +146,8 @@ bool NativeAgent::resume(std::size_t budget) {
 void NativeAgent::handle(EnvelopePtr env) {
   // Cancelled or expired while queued: nobody would read the answer.
   if (env->kind == Kind::request && !mesh_.requests().pending(env->request_id)) {
+    mesh_.dead_letter(DeadLetterReason::expired, name(), env->sender, env->id, env->request_id,
+                      "the request ended while it was queued");
     mesh_.work().finish();
     return;
   }
@@ -142,6 +159,7 @@ void NativeAgent::handle(EnvelopePtr env) {
 }
 
 void NativeAgent::run_plain(Envelope& env) {
+  const std::int64_t started = begin_handling(stats(), env);
   NativeContext context(*this, env, nullptr);
   Outcome outcome;
   try {
@@ -149,18 +167,19 @@ void NativeAgent::run_plain(Envelope& env) {
   } catch (...) {
     outcome = current_failure();
   }
-  answer(env, std::move(outcome));
+  answer(env, std::move(outcome), started);
 }
 
 void NativeAgent::start_coroutine(EnvelopePtr env) {
   auto owned = std::make_unique<detail::Invocation>(*this, std::move(env));
   detail::Invocation* invocation = owned.get();
+  invocation->started = begin_handling(stats(), *invocation->envelope);
   try {
     invocation->task =
         handler_.coroutine()(invocation->context, std::move(invocation->envelope->payload));
     if (!invocation->task) throw std::logic_error("the handler returned an empty Task");
   } catch (...) {
-    answer(*invocation->envelope, current_failure());
+    answer(*invocation->envelope, current_failure(), invocation->started);
     return;
   }
   in_flight_.emplace(invocation, std::move(owned));
@@ -191,10 +210,17 @@ void NativeAgent::finish(detail::Invocation* invocation) {
   // The frame goes before the answer, so that whoever waits for the answer (or for the mesh
   // to go idle) finds every handler-owned object already destroyed.
   invocation->task = {};
-  answer(*invocation->envelope, std::move(outcome));
+  answer(*invocation->envelope, std::move(outcome), invocation->started);
 }
 
-void NativeAgent::answer(const Envelope& env, Outcome&& outcome) {
+void NativeAgent::answer(const Envelope& env, Outcome&& outcome, std::int64_t started) {
+  const bool failed = outcome.status == Status::error;
+  if (failed && outcome.error_type.empty()) outcome.error_type = "unknown";
+  end_handling(stats(), started, failed ? std::string_view(outcome.error_type) : "");
+  if (failed && env.kind != Kind::request) {
+    mesh_.dead_letter(DeadLetterReason::failed, name(), env.sender, env.id, 0,
+                      outcome.error_type + ": " + outcome.error_message);
+  }
   // A request that already ended (timeout, cancel, close) refuses it; it dies here.
   if (env.kind == Kind::request) mesh_.reply(env.request_id, std::move(outcome));
   mesh_.work().finish();

@@ -12,6 +12,7 @@ const char* to_string(Status s) noexcept {
     case Status::cancelled: return "cancelled";
     case Status::not_found: return "not_found";
     case Status::closed: return "closed";
+    case Status::dropped: return "dropped";
   }
   return "unknown";
 }

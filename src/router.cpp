@@ -42,12 +42,14 @@ std::size_t Router::size() const {
   return agents_.size();
 }
 
-static RouteResult after_push(const AgentCellPtr& agent, PushResult r) {
-  switch (r) {
+RouteResult Router::after_push(const AgentCellPtr& agent, PushResult pushed) {
+  switch (pushed) {
     case PushResult::armed:
       agent->home().schedule(agent);
       return RouteResult::delivered;
-    case PushResult::accepted: return RouteResult::delivered;
+    case PushResult::accepted:
+    case PushResult::replaced:
+    case PushResult::dropped: return RouteResult::delivered;
     case PushResult::full: return RouteResult::full;
     case PushResult::closed: return RouteResult::closed;
   }

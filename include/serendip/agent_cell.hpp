@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <serendip/agent_stats.hpp>
 #include <serendip/fwd.hpp>
 #include <serendip/home.hpp>
 #include <serendip/mailbox.hpp>
@@ -19,7 +20,8 @@ namespace serendip {
 /// so they are read without locks.
 class AgentCell : public std::enable_shared_from_this<AgentCell> {
  public:
-  AgentCell(std::string name, std::size_t mailbox_capacity, std::shared_ptr<Home> home);
+  AgentCell(std::string name, std::size_t mailbox_capacity, std::shared_ptr<Home> home,
+            Overflow overflow = Overflow::wait);
   virtual ~AgentCell() = default;
   AgentCell(const AgentCell&) = delete;
   AgentCell& operator=(const AgentCell&) = delete;
@@ -29,6 +31,9 @@ class AgentCell : public std::enable_shared_from_this<AgentCell> {
   const std::string& name() const noexcept { return name_; }
   Mailbox& mailbox() noexcept { return mailbox_; }
   Home& home() noexcept { return *home_; }
+  /// What it did, for metrics: written by whoever runs it, read by anyone.
+  AgentStats& stats() noexcept { return stats_; }
+  const AgentStats& stats() const noexcept { return stats_; }
 
   /// Runs this agent: pops and handles until the mailbox comes back empty or `budget`
   /// messages were handled, then returns true if it must be scheduled again.
@@ -41,6 +46,7 @@ class AgentCell : public std::enable_shared_from_this<AgentCell> {
   const std::string name_;
   Mailbox mailbox_;
   const std::shared_ptr<Home> home_;
+  AgentStats stats_;
 };
 
 }  // namespace serendip

@@ -35,6 +35,8 @@ struct Envelope {
   std::string sender;  ///< empty when sent from outside any agent
   std::string target;
   Deadline deadline = Deadline::max();
+  /// When the mesh queued it, if it was chosen for timing (see handling_meter.hpp); else zero.
+  Clock::time_point enqueued{};
   Headers headers;
   Payload payload;
 

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <serendip/envelope.hpp>
+#include <serendip/overflow.hpp>
 #include <serendip/push_result.hpp>
 #include <serendip/waiter.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace serendip {
@@ -20,20 +23,34 @@ namespace serendip {
 /// again. So exactly one party schedules the owner per idle->scheduled transition, and the owner
 /// keeps popping until a pop comes back empty.
 ///
+/// Overflow: a full normal lane refuses pushes (`wait`, `reject`) or drops a message
+/// (`drop_oldest`, `drop_newest`). A dropped envelope is not destroyed by the pusher, which may be
+/// a thread that must not release its payload (threading rule 1): it waits in a third lane for
+/// the owner's `take_dropped`, or for `close`. Until then it still counts as queued work.
+///
 /// Locking: one mutex guards both lanes, the counters and the space waiters; it is a leaf lock
 /// (no callback runs under it). Cost: one uncontended lock per push and per pop call; pop_batch
 /// amortises it over a batch.
 class Mailbox {
  public:
+  /// What a push learns about the envelope its overflow policy dropped.
+  struct Dropped {
+    Kind kind = Kind::tell;
+    MessageId id = 0;
+    RequestId request_id = 0;
+    std::string sender;
+  };
+
   /// @param capacity bound of the normal lane, at least 1.
-  explicit Mailbox(std::size_t capacity);
+  explicit Mailbox(std::size_t capacity, Overflow overflow = Overflow::wait);
   ~Mailbox();
   Mailbox(const Mailbox&) = delete;
   Mailbox& operator=(const Mailbox&) = delete;
 
   /// Queues `env` in the normal lane. On `full` and `closed`, `env` is left with the caller.
-  /// Thread-safe.
-  PushResult push(EnvelopePtr& env);
+  /// On `replaced` and `dropped` (a drop policy at capacity), `dropped` (if given) describes
+  /// the envelope that was dropped: the oldest queued one, or `env` itself. Thread-safe.
+  PushResult push(EnvelopePtr& env, Dropped* dropped = nullptr);
 
   /// Queues `env` in the urgent lane, ignoring capacity. On `closed`, `env` is left with the
   /// caller. Thread-safe.
@@ -48,6 +65,11 @@ class Mailbox {
   /// than `max` (zero included) found the end and made the mailbox idle. Owner only.
   std::size_t pop_batch(std::vector<EnvelopePtr>& out, std::size_t max);
 
+  /// Moves the envelopes the overflow policy dropped into `out`; returns how many. Cheap when
+  /// there are none (no lock). Thread-safe; meant for the owner, after a pop (which makes every
+  /// earlier drop visible to it).
+  std::size_t take_dropped(std::vector<EnvelopePtr>& out);
+
   /// Makes the mailbox idle if it is empty, so that the next push arms it; returns whether
   /// it did. Lets an owner that may run several handlers at once learn about new work while
   /// its running handlers are busy. Owner only.
@@ -59,12 +81,13 @@ class Mailbox {
   bool wait_for_space(WaiterPtr waiter);
 
   /// Refuses all further pushes, completes space waiters with `closed`, and hands back what
-  /// was queued (urgent lane first). Idempotent. Thread-safe.
+  /// was queued (urgent lane first, dropped envelopes last). Idempotent. Thread-safe.
   std::vector<EnvelopePtr> close();
 
   /// Envelopes queued in the normal lane. Thread-safe; a snapshot.
   std::size_t size() const;
   std::size_t capacity() const noexcept { return capacity_; }
+  Overflow overflow() const noexcept { return overflow_; }
   bool closed() const;
 
  private:
@@ -79,9 +102,12 @@ class Mailbox {
   std::vector<WaiterPtr> take_space_waiters_locked();
 
   const std::size_t capacity_;
+  const Overflow overflow_;
   mutable std::mutex mutex_;
   Lane urgent_;                           // guarded by mutex_
   Lane normal_;                           // guarded by mutex_
+  Lane dropped_;                          // guarded by mutex_
+  std::atomic<bool> has_dropped_{false};  // set under mutex_; read without it by take_dropped
   std::size_t normal_size_ = 0;           // guarded by mutex_
   bool scheduled_ = false;                // guarded by mutex_
   bool closed_ = false;                   // guarded by mutex_

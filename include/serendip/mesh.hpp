@@ -3,11 +3,13 @@
 #pragma once
 
 #include <serendip/agent_cell.hpp>
+#include <serendip/dead_letter_log.hpp>
 #include <serendip/request_table.hpp>
 #include <serendip/route_result.hpp>
 #include <serendip/router.hpp>
 #include <serendip/scheduler.hpp>
 #include <serendip/timer_queue.hpp>
+#include <serendip/topic_table.hpp>
 #include <serendip/work_tracker.hpp>
 
 #include <atomic>
@@ -22,6 +24,8 @@ struct MeshOptions {
   /// Worker threads for native agents; 0 means one per hardware thread. Started on the first
   /// native agent, so a mesh of foreign agents only has no worker threads.
   std::size_t worker_threads = 0;
+  /// Dead letters kept (the newest); older ones are counted and forgotten.
+  std::size_t dead_letter_capacity = 1000;
 };
 
 /// What a send did: the routing result and, for a delivered request, its id.
@@ -48,6 +52,13 @@ class Mesh {
   /// Returns the agent (null if unknown) and, in `undelivered`, the envelopes it never handled.
   /// Thread-safe.
   AgentCellPtr remove(std::string_view name, std::vector<EnvelopePtr>& undelivered);
+  /// The first half of a draining removal: unregisters `name` (new sends find no agent) but
+  /// leaves its mailbox open for its owner to drain. Returns the agent, null if unknown.
+  /// Thread-safe.
+  AgentCellPtr detach(std::string_view name) { return router_.remove(name); }
+  /// The second half: closes the mailbox of a detached agent and ends what it left, as
+  /// `remove` does. Thread-safe.
+  void retire(const AgentCellPtr& agent, std::vector<EnvelopePtr>& undelivered);
   AgentCellPtr find(std::string_view name) const { return router_.find(name); }
   std::vector<std::string> names() const;
 
@@ -67,6 +78,10 @@ class Mesh {
   /// Like request, to one agent already looked up. Thread-safe.
   Sent request(const AgentCellPtr& agent, EnvelopePtr& env, WaiterPtr waiter, Deadline deadline);
 
+  /// Records a message that reached no handler. Thread-safe.
+  void dead_letter(DeadLetterReason reason, const std::string& target, const std::string& sender,
+                   MessageId id, RequestId request, std::string detail = {});
+
   /// Answers a request; false if it already ended (the outcome stays with the caller).
   /// Thread-safe.
   bool reply(RequestId id, Outcome&& outcome) { return requests_.resolve(id, std::move(outcome)); }
@@ -85,11 +100,15 @@ class Mesh {
   RequestTable& requests() noexcept { return requests_; }
   WorkTracker& work() noexcept { return work_; }
   TimerQueue& timers() noexcept { return timers_; }
+  DeadLetterLog& dead_letters() noexcept { return dead_letters_; }
+  TopicTable& topics() noexcept { return topics_; }
   /// The native scheduler, started on first use. Throws MeshClosed after close().
   std::shared_ptr<Scheduler> scheduler();
 
  private:
   RouteResult deliver(const AgentCellPtr& agent, EnvelopePtr& env);
+  /// Fails a dropped request at once: its asker need not wait for its deadline.
+  void on_dropped(AgentCell& agent, const Mailbox::Dropped& dropped);
   /// Ends the requests among `envs` with `status`; they stay in `envs` for the caller.
   void fail_requests(std::vector<EnvelopePtr>& envs, Status status, const char* why);
 
@@ -100,6 +119,8 @@ class Mesh {
   RequestTable requests_{timers_};
   Router router_;
   WorkTracker work_;
+  DeadLetterLog dead_letters_;
+  TopicTable topics_;
   std::mutex scheduler_mutex_;
   std::shared_ptr<Scheduler> scheduler_;  // guarded by scheduler_mutex_
 };

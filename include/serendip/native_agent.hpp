@@ -22,8 +22,9 @@ struct NativeOptions {
   /// Handler invocations in flight at once; a suspended coroutine counts. 1 (the default)
   /// handles the mailbox in strict order, one message at a time.
   std::size_t max_concurrency = 1;
-  /// Bound of the mailbox's normal lane; beyond it senders are told `full`.
+  /// Bound of the mailbox's normal lane; beyond it `overflow` decides.
   std::size_t mailbox_capacity = 1024;
+  Overflow overflow = Overflow::wait;
 };
 
 /// A native agent's handler: `(NativeContext&, Payload) -> Payload` runs to completion;
@@ -105,11 +106,13 @@ class NativeAgent final : public AgentCell {
   };
 
   void handle(EnvelopePtr env);
+  void dispose_dropped();
   void run_plain(Envelope& env);
   void start_coroutine(EnvelopePtr env);
   void on_reply(Envelope& env);
   void finish(detail::Invocation* invocation);
-  void answer(const Envelope& env, Outcome&& outcome);
+  /// Ends one invocation begun at `started` (see handling_meter.hpp): counts it, answers it.
+  void answer(const Envelope& env, Outcome&& outcome, std::int64_t started);
   bool send_query(detail::Invocation* invocation, std::string target, Payload payload,
                   std::chrono::milliseconds timeout, Outcome& slot,
                   std::coroutine_handle<> awaiting);

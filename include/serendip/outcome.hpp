@@ -17,6 +17,7 @@ enum class Status : std::uint8_t {
   cancelled,  ///< the caller gave up
   not_found,  ///< no agent of that name
   closed,     ///< the mesh (or the target) closed first
+  dropped,    ///< the target's overflow policy dropped the request's message
 };
 
 /// The final state of a request or wait, delivered once to its Waiter.

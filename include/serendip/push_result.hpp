@@ -13,11 +13,13 @@ enum class PushResult : std::uint8_t {
   armed,     ///< queued; the mailbox went idle -> scheduled, so the pusher must schedule the owner
   full,      ///< refused: at capacity; the envelope stays with the pusher
   closed,    ///< refused: closed; the envelope stays with the pusher
+  replaced,  ///< queued; the oldest queued envelope was dropped (drop_oldest)
+  dropped,   ///< taken but dropped at once (drop_newest)
 };
 
 /// True for the two results that took the envelope.
 constexpr bool taken(PushResult r) noexcept {
-  return r == PushResult::accepted || r == PushResult::armed;
+  return r != PushResult::full && r != PushResult::closed;
 }
 
 }  // namespace serendip

@@ -32,6 +32,8 @@ class Router {
   static RouteResult deliver(const AgentCellPtr& agent, EnvelopePtr& env);
   /// Like deliver, into the urgent lane (never `full`).
   static RouteResult deliver_urgent(const AgentCellPtr& agent, EnvelopePtr& env);
+  /// What a push into `agent`'s mailbox means for routing; schedules the agent on `armed`.
+  static RouteResult after_push(const AgentCellPtr& agent, PushResult pushed);
 
   /// Finds `env->target` locally, else asks the transport. Thread-safe.
   RouteResult route(EnvelopePtr& env) const;

@@ -8,30 +8,48 @@ This module is the only one users import. Layout: ``_core`` is the native engine
 nanobind); the underscore modules build the Python surface on it; this file re-exports it.
 """
 
+from ._action import ActionSpec as ActionSpec
+from ._action import action as action
 from ._agent import Agent as Agent
 from ._context import Context as Context
+from ._dead_letter import DeadLetter as DeadLetter
+from ._errors import ActionInputError as ActionInputError
+from ._errors import ActionNotFound as ActionNotFound
 from ._errors import AgentNotFound as AgentNotFound
 from ._errors import DuplicateAgent as DuplicateAgent
 from ._errors import HandlerError as HandlerError
 from ._errors import MailboxFull as MailboxFull
 from ._errors import MeshClosed as MeshClosed
 from ._errors import MeshError as MeshError
+from ._errors import MessageDropped as MessageDropped
 from ._errors import QueryTimeout as QueryTimeout
+from ._errors import RequestNotFound as RequestNotFound
 from ._mesh import LocalMesh as LocalMesh
+from ._tracking import MeshRequest as MeshRequest
+from ._tracking import MeshResult as MeshResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionInputError",
+    "ActionNotFound",
+    "ActionSpec",
     "Agent",
     "AgentNotFound",
     "Context",
+    "DeadLetter",
     "DuplicateAgent",
     "HandlerError",
     "LocalMesh",
     "MailboxFull",
     "MeshClosed",
     "MeshError",
+    "MeshRequest",
+    "MeshResult",
+    "MessageDropped",
     "QueryTimeout",
+    "RequestNotFound",
+    "action",
 ]
 
 # Tracebacks and reprs say serendip.Agent, not serendip._agent.Agent.

@@ -50,6 +50,9 @@ class LoopBridge:
     @property
     def closed(self) -> bool: ...
 
+def check_pattern(pattern: str) -> None:
+    """Raises ValueError unless `pattern` is a valid subscription pattern."""
+
 STATUS_OK: int = 0
 
 STATUS_ERROR: int = 1
@@ -61,6 +64,8 @@ STATUS_CANCELLED: int = 3
 STATUS_NOT_FOUND: int = 4
 
 STATUS_CLOSED: int = 5
+
+STATUS_DROPPED: int = 6
 
 class AgentRef:
     """The mesh's record of one agent."""
@@ -74,20 +79,34 @@ class AgentRef:
     def size(self) -> int:
         """Messages waiting in the mailbox."""
 
+    def stats(self) -> dict[str, Any]:
+        """
+        Counters and latency summaries (seconds), as serendip.metrics.AgentMetrics.
+        """
+
 class Mesh:
     """The native mesh: routing, requests, deadlines."""
 
-    def __init__(self, name: str, worker_threads: int = 0) -> None: ...
+    def __init__(self, name: str, worker_threads: int = 0, dead_letter_capacity: int = 1000) -> None: ...
 
-    def add_agent(self, name: str, mailbox_size: int, bridge: object) -> AgentRef: ...
+    def add_agent(self, name: str, mailbox_size: int, bridge: object, overflow: str = 'wait') -> AgentRef:
+        """
+        Registers a Python agent homed on `bridge`. `overflow`: wait, reject, drop_oldest or drop_newest.
+        """
 
     def remove_agent(self, name: str) -> AgentRef | None: ...
 
+    def detach(self, name: str) -> AgentRef | None:
+        """Unregisters the agent but leaves its mailbox open, to be drained."""
+
+    def retire(self, agent: AgentRef) -> None:
+        """Closes a detached agent's mailbox; what it left ends as not found."""
+
     def names(self) -> list[str]: ...
 
-    def send_nowait(self, target: str, payload: object | None, sender: str | None = None) -> None:
+    def send_nowait(self, target: str, payload: object | None, sender: str | None = None, topic: str | None = None) -> None:
         """
-        Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.
+        Sends a one-way message (as published to `topic`, if given) or raises MailboxFull at once. Any thread; never blocks.
 
         Raises AgentNotFound, MailboxFull or MeshClosed.
         """
@@ -114,6 +133,30 @@ class Mesh:
 
     def join(self) -> None:
         """Stops and joins the native threads, with the GIL released."""
+
+    def subscribe(self, agent: AgentRef, pattern: str) -> bool:
+        """
+        Subscribes the agent to a subject pattern (`*`, `>` wildcards); False if it was.
+        """
+
+    def unsubscribe(self, agent: AgentRef, pattern: str) -> bool:
+        """False if it was not subscribed."""
+
+    def patterns(self, agent: AgentRef) -> list[str]:
+        """The agent's subscription patterns, in subscription order."""
+
+    def publish_nowait(self, topic: str, payload: object, sender: str | None = None) -> tuple[int, list[str]]:
+        """
+        Sends to every subscriber with room: (how many got it, names of full mailboxes whose senders wait). Raises ValueError for a bad subject, MeshClosed.
+        """
+
+    def dead_letters(self, take: bool = False) -> list[tuple[str, str, str, int, int, str, float]]:
+        """
+        (reason, target, sender, message id, request id, detail, unix time), oldest first.
+        """
+
+    @property
+    def dead_letters_recorded(self) -> int: ...
 
     def leak(self) -> None:
         """Abandons the native mesh (forked child only)."""
@@ -145,6 +188,10 @@ class Context:
         """
 
     @property
+    def topic(self) -> str | None:
+        """The subject a published message was sent to, else None."""
+
+    @property
     def message_id(self) -> int | None:
         """
         The message's id, unique within the mesh (None in the start and stop hooks).
@@ -171,28 +218,22 @@ class Context:
 class Dispatcher:
     """Runs one Python agent's handlers natively. Home loop only."""
 
-    def __init__(self, mesh_handle: Mesh, cell: AgentRef, handler: Callable[..., Any], context: contextvars.Context, mesh: object, on_fail: Callable[[BaseException, int], None], spawn: Callable[[], None], max_concurrency: int) -> None: ...
+    def __init__(self, mesh_handle: Mesh, cell: AgentRef, handler: Callable[..., Any], invoke: Callable[..., Any], invocation_type: type, context: contextvars.Context, mesh: object, on_fail: Callable[[BaseException, Any, Context], None], spawn: Callable[[], None], defer: Callable[[tuple[Any, ...]], None], max_concurrency: int) -> None: ...
 
     def run_sync(self, limit: int) -> int:
         """
         Handles up to `limit` messages with a plain handler; returns how many it took.
         """
 
-    def run_async(self, limit: int) -> tuple[Any, contextvars.Context, bool, Any, int, int] | int | None:
+    def run_async(self, limit: int) -> tuple[Any, contextvars.Context, bool, Any, int, int, Any, Context, int] | int | None:
         """
         Runs coroutine handlers until one suspends (returned for the caller to await), `limit` completed (returns the int), or the mailbox is idle (None).
         """
 
-    def settle(self, request_id: int, message_id: int, value: object | None, error: object | None) -> None:
+    def settle(self, step: tuple, value: object | None, error: object | None, answer: bool) -> None:
         """
         Ends an invocation run_async handed over: answers or fails it, counts it handled.
         """
 
     def stop(self) -> None:
         """Takes no more messages."""
-
-    @property
-    def handled(self) -> int: ...
-
-    @property
-    def failed(self) -> int: ...

@@ -12,6 +12,10 @@ __all__ = [
     "MailboxFull",
     "QueryTimeout",
     "HandlerError",
+    "MessageDropped",
+    "RequestNotFound",
+    "ActionNotFound",
+    "ActionInputError",
 ]
 
 
@@ -37,6 +41,30 @@ class MailboxFull(MeshError):
 
 class QueryTimeout(MeshError, TimeoutError):
     """A query's deadline passed before the target answered."""
+
+
+class MessageDropped(MeshError):
+    """The target's overflow policy dropped the query's message before it was handled."""
+
+
+class RequestNotFound(MeshError, LookupError):
+    """No submitted request with that id is pending or has a retained result."""
+
+
+class ActionNotFound(MeshError, LookupError):
+    """The agent has no action of that name."""
+
+
+class ActionInputError(MeshError, ValueError):
+    """An action's inputs do not match its schema. ``field`` names the offending input
+    (dotted for nested values, empty when the inputs as a whole are wrong)."""
+
+    def __init__(self, action: str, field: str, problem: str) -> None:
+        where = f"input {field!r}" if field else "inputs"
+        super().__init__(f"action {action!r}: {where}: {problem}")
+        self.action = action
+        self.field = field
+        self.problem = problem
 
 
 class HandlerError(MeshError):

@@ -12,17 +12,29 @@ import contextvars
 import enum
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from . import _core, _lifecycle
+from ._action import Invocation
 from ._agent import Agent
 from ._bridge import bridge_for, running_bridge
-from ._errors import AgentNotFound, MailboxFull, MeshClosed, QueryTimeout
+from ._dead_letter import DeadLetter
+from ._errors import (
+    ActionInputError,
+    ActionNotFound,
+    AgentNotFound,
+    HandlerError,
+    MailboxFull,
+    MeshClosed,
+    QueryTimeout,
+)
 from ._home import BackgroundLoop
 from ._outcome import unwrap
 from ._runner import AgentRunner
+from ._tracking import MeshRequest, MeshResult, RequestTracker
+from .metrics import AgentMetrics, MeshMetrics, MeshTotals
 
 __all__ = ["LocalMesh"]
 
@@ -80,13 +92,25 @@ class LocalMesh:
 
     Close it with ``close()``/``await aclose()`` or use it as a (async) context manager;
     a mesh still open at interpreter exit is closed by an exit hook.
+
+    Args:
+        name: for logs, reprs and metrics.
+        result_retention: results of ``submit``-ted requests kept until taken; older ones are
+            evicted (and counted in ``results_evicted``).
+        dead_letter_capacity: dead letters kept (the newest) in ``dead_letters``.
     """
 
-    def __init__(self, name: str = "local") -> None:
+    def __init__(
+        self, name: str = "local", *, result_retention: int = 1000, dead_letter_capacity: int = 1000
+    ) -> None:
+        if dead_letter_capacity < 1:
+            raise ValueError("dead_letter_capacity must be at least 1")
+        self._tracker = RequestTracker(self, result_retention)  # first: it validates
         self._name = name
-        self._core = _core.Mesh(name)
+        self._core = _core.Mesh(name, 0, dead_letter_capacity)
         self._state = _State.OPEN
         self._runners: dict[str, AgentRunner] = {}
+        self._leaving: set[AgentRunner] = set()  # removed, still draining or stopping
         self._background: BackgroundLoop | None = None
         self._lock = threading.Lock()  # guards _background's creation and _state changes
         _lifecycle.track(self)
@@ -119,8 +143,13 @@ class LocalMesh:
         loop = _running_loop()
         if loop is None:
             loop = self._background_loop().loop
+        topics = [*type(agent).subscriptions, *agent._topics]
+        for pattern in topics:
+            _core.check_pattern(pattern)  # before anything is registered
         bridge = bridge_for(loop)
-        cell = self._core.add_agent(agent.name, agent.mailbox_size, bridge.core)
+        cell = self._core.add_agent(agent.name, agent.mailbox_size, bridge.core, agent.overflow)
+        for pattern in topics:
+            self._core.subscribe(cell, pattern)
         runner = AgentRunner(self, agent, cell, bridge, contextvars.copy_context())
         self._runners[agent.name] = runner
         bridge.runners[cell.id] = runner
@@ -134,29 +163,91 @@ class LocalMesh:
             self._background.run(runner.start, None)
         return agent
 
-    def remove_agent(self, name: str) -> Agent:
-        """Unregisters ``name``; its queued queries fail with AgentNotFound; runs ``on_stop``.
+    def remove_agent(self, name: str, *, drain: bool = True, timeout: float | None = 30.0) -> Agent:
+        """Unregisters ``name`` and runs its ``on_stop`` hook; returns the agent.
 
-        Handlers still running are cancelled. From the agent's own loop thread the stop is
-        scheduled rather than awaited. Raises AgentNotFound.
+        New messages to ``name`` raise AgentNotFound at once. With ``drain`` (the default) the
+        messages already queued are handled first, for at most ``timeout`` seconds (None: no
+        limit); without it, or once the timeout passes, queued queries fail with AgentNotFound
+        and running handlers are cancelled. Called from another thread this waits for all of
+        that; on the agent's own loop thread it is scheduled (the name is free at once).
+        Raises AgentNotFound.
         """
         self._check_open()
         runner = self._runners.pop(name, None)
         if runner is None:
             raise AgentNotFound(f"no agent named {name!r}")
-        self._core.remove_agent(name)
-        runner.bridge.runners.pop(runner.cell.id, None)
-        runner.agent._serendip_mesh = None  # type: ignore[attr-defined]
-        self._run_on(runner.loop, runner.stop)
+        self._core.detach(name)
+        self._leaving.add(runner)
+
+        async def leave() -> None:
+            try:
+                if drain:
+                    try:
+                        await asyncio.wait_for(runner.drain(), timeout)
+                    except TimeoutError:
+                        pass  # what is left is failed and cancelled below
+                self._retire(runner)
+                await runner.stop()
+            finally:
+                self._leaving.discard(runner)
+                runner.agent._serendip_mesh = None  # type: ignore[attr-defined]
+
+        loop = runner.loop
+        if loop is _running_loop():
+            loop.create_task(leave(), name=f"serendip:{name}:remove")
+        elif loop.is_running():
+            wait = None if not drain or timeout is None else timeout + _STOP_GRACE
+            try:
+                asyncio.run_coroutine_threadsafe(leave(), loop).result(wait)
+            except Exception:  # a hook's own failure is logged by the runner
+                pass
+        else:  # a user loop that stopped: nothing can run there any more
+            self._retire(runner)
+            self._leaving.discard(runner)
         return runner.agent
 
-    def metrics(self) -> dict[str, dict[str, int]]:
-        """Per agent: messages ``handled``, handler ``failed`` count, ``mailbox`` depth."""
+    def _retire(self, runner: AgentRunner) -> None:
+        """Closes a detached runner's mailbox: what it left fails with AgentNotFound."""
+        runner.bridge.runners.pop(runner.cell.id, None)
+        self._core.retire(runner.cell)
+
+    def metrics(self) -> MeshMetrics:
+        """Per agent and for the whole mesh: counters, mailbox depth and latency summaries.
+
+        See ``serendip.metrics`` for the shape; ``serendip.metrics.prometheus_text(mesh)``
+        renders it for Prometheus. Latencies (seconds) come from a sample of the messages: all
+        of an agent's first 64, then one in 16 (timing each costs more than the rest of it).
+        """
         self._check_open()
-        return {
-            name: {"handled": r.handled, "failed": r.failed, "mailbox": r.cell.size()}
-            for name, r in self._runners.items()
+        agents: dict[str, AgentMetrics] = {}
+        for name, runner in self._runners.items():
+            stats = runner.cell.stats()
+            stats["mailbox"] = runner.cell.size()
+            agents[name] = stats  # type: ignore[assignment]
+        totals: MeshTotals = {
+            "agents": len(agents),
+            "handled": sum(a["handled"] for a in agents.values()),
+            "failed": sum(a["failed"] for a in agents.values()),
+            "dropped": sum(a["dropped"] for a in agents.values()),
+            "in_flight": sum(a["in_flight"] for a in agents.values()),
+            "dead_letters": self._core.dead_letters_recorded,
         }
+        return {"mesh": self._name, "agents": agents, "totals": totals}
+
+    @property
+    def dead_letters(self) -> list[DeadLetter]:
+        """The newest dead letters (at most ``dead_letter_capacity``), oldest first.
+
+        A message becomes one when its target is unknown, its target's overflow policy dropped
+        it, its query ended while it was still queued, or its one-way handler raised.
+        ``metrics()["totals"]["dead_letters"]`` counts every one ever recorded.
+        """
+        self._check_open()
+        return [
+            DeadLetter(reason, target, sender or None, mid or None, rid or None, detail, when)
+            for reason, target, sender, mid, rid, detail, when in self._core.dead_letters()
+        ]
 
     # -- one-way messages --------------------------------------------------------------------
 
@@ -171,14 +262,7 @@ class LocalMesh:
         """Blocking twin of ``send_to``: blocks (GIL released) while the mailbox is full."""
         self._check_open()
         self._refuse_blocking(target, "send_to_sync")
-        while True:
-            try:
-                self._core.send_nowait(target, payload)
-                return
-            except MailboxFull:
-                waiter = _core.BlockingWaiter()
-                if self._core.wait_space(target, waiter):
-                    _block(waiter, None)
+        self._send_sync(target, payload, None, None)
 
     def send_to_nowait(self, target: str, payload: Any) -> None:
         """Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.
@@ -209,6 +293,65 @@ class LocalMesh:
             reached += 1
         return reached
 
+    # -- topics ------------------------------------------------------------------------------
+
+    async def publish(self, topic: str, payload: Any) -> int:
+        """Sends ``payload`` one-way to every agent subscribed to a pattern matching ``topic``.
+
+        Subjects are dot-separated tokens (``orders.eu.new``); subscribers' patterns may use
+        ``*`` (one token) and ``>`` (one or more trailing tokens). Handlers see the subject as
+        ``ctx.topic``. Waits for a subscriber's full mailbox like ``send_to`` (overflow
+        ``"wait"``); others count as not reached. Returns how many subscribers got it.
+        Raises ValueError for a malformed subject, MeshClosed.
+        """
+        return await self._publish(topic, payload, None)
+
+    def publish_sync(self, topic: str, payload: Any) -> int:
+        """Blocking twin of ``publish``."""
+        self._check_open()
+        reached, waiting = self._core.publish_nowait(topic, payload)
+        for name in waiting:
+            self._refuse_blocking(name, "publish_sync")
+            try:
+                self._send_sync(name, payload, None, topic)
+            except (AgentNotFound, MailboxFull):
+                continue  # removed meanwhile, or its policy changed to refusing
+            reached += 1
+        return reached
+
+    async def _publish(self, topic: str, payload: Any, sender: str | None) -> int:
+        self._check_open()
+        reached, waiting = self._core.publish_nowait(topic, payload, sender)
+        for name in waiting:
+            try:
+                await self._send(name, payload, sender, topic)
+            except (AgentNotFound, MailboxFull):
+                continue
+            reached += 1
+        return reached
+
+    def subscribe(self, agent: str, pattern: str) -> bool:
+        """Subscribes agent ``agent`` to ``pattern``; False if it already was.
+
+        Same as ``Agent.subscribe``. Raises AgentNotFound, ValueError for a bad pattern.
+        """
+        return self._core.subscribe(self._runner(agent).cell, pattern)
+
+    def unsubscribe(self, agent: str, pattern: str) -> bool:
+        """Ends a subscription; False if there was none. Raises AgentNotFound."""
+        return self._core.unsubscribe(self._runner(agent).cell, pattern)
+
+    def subscriptions(self, agent: str) -> list[str]:
+        """Agent ``agent``'s patterns, in subscription order. Raises AgentNotFound."""
+        return self._core.patterns(self._runner(agent).cell)
+
+    def _runner(self, name: str) -> AgentRunner:
+        self._check_open()
+        runner = self._runners.get(name)
+        if runner is None:
+            raise AgentNotFound(f"no agent named {name!r}")
+        return runner
+
     # -- queries -----------------------------------------------------------------------------
 
     async def query(self, target: str, payload: Any, *, timeout: float | None = 30.0) -> Any:
@@ -234,6 +377,7 @@ class LocalMesh:
             request_id = self._core.request(target, payload, None, _remaining(deadline), waiter)
             if request_id:
                 break
+            self._raise_if_rejecting(target)
             space = _core.BlockingWaiter()  # the mailbox is full
             if self._core.wait_space(target, space) and not _block(space, deadline):
                 raise QueryTimeout(f"agent {target!r}'s mailbox stayed full until the deadline")
@@ -243,6 +387,137 @@ class LocalMesh:
             self._core.cancel(request_id)
             raise
         return unwrap(waiter.result(), target)
+
+    # -- request tracking --------------------------------------------------------------------
+
+    async def submit(
+        self,
+        target: str,
+        payload: Any,
+        *,
+        timeout: float | None = 30.0,
+        reminder_interval: float | None = None,
+    ) -> int:
+        """Asks ``target`` without waiting for the answer; returns the request's id.
+
+        The outcome is recorded whether or not anyone waits for it: take it with
+        ``wait_for``, ``results`` or ``collect_results``. Waits only while the target's
+        mailbox is full. ``timeout``: the request's deadline in seconds (None: none); it ends
+        as a QueryTimeout result. With ``reminder_interval``, the target's optional
+        ``on_reminder(request, ctx)`` hook is called on its home loop every that many seconds
+        while the request is pending. Any loop. Raises AgentNotFound (at once), MeshClosed,
+        MailboxFull (``overflow="reject"``), QueryTimeout if the mailbox stayed full until
+        the deadline, ValueError for a ``reminder_interval`` that is not positive.
+        """
+        return await self._tracker.submit(target, payload, timeout, reminder_interval)
+
+    def submit_sync(
+        self,
+        target: str,
+        payload: Any,
+        *,
+        timeout: float | None = 30.0,
+        reminder_interval: float | None = None,
+    ) -> int:
+        """Blocking twin of ``submit``: blocks only while the request is being opened.
+
+        Allowed on a handler's loop thread too. There, when the target's full mailbox could
+        only be drained by that very thread, it raises RuntimeError instead of waiting.
+        """
+        return self._tracker.submit_sync(target, payload, timeout, reminder_interval)
+
+    async def wait_for(self, request_id: int, *, timeout: float | None = None) -> MeshResult:
+        """Waits for a submitted request's outcome and takes it from the retained results.
+
+        A failed request is a MeshResult with ``error`` set, not an exception. Raises
+        RequestNotFound for an id never submitted, already taken or evicted (or taken by
+        another waiter meanwhile), TimeoutError after ``timeout`` seconds (None: no limit;
+        the request stays pending), MeshClosed if the mesh is closed. A mesh closing during
+        the wait ends it with a MeshClosed result. Cancelling the await leaves the request
+        tracked.
+        """
+        return await self._tracker.wait_for(request_id, timeout)
+
+    def wait_for_sync(self, request_id: int, *, timeout: float | None = None) -> MeshResult:
+        """Blocking twin of ``wait_for``; Ctrl-C interrupts it and leaves the request tracked.
+
+        Raises RuntimeError on the mesh's background loop thread or the target's home loop
+        thread (the outcome needs them).
+        """
+        return self._tracker.wait_for_sync(request_id, timeout)
+
+    def pending(self) -> list[MeshRequest]:
+        """The submitted requests without an outcome yet, oldest first. Raises MeshClosed."""
+        return self._tracker.pending()
+
+    def results(self) -> list[MeshResult]:
+        """Takes every retained result, in completion order. Raises MeshClosed.
+
+        At most ``result_retention`` results are retained: the oldest are evicted beyond
+        that (see ``results_evicted``).
+        """
+        return self._tracker.take()
+
+    def peek_results(self) -> list[MeshResult]:
+        """The retained results, in completion order, without taking them. Raises MeshClosed."""
+        return self._tracker.peek()
+
+    async def collect_results(self, *, timeout: float | None = None) -> list[MeshResult]:
+        """Waits until no submitted request is pending, then takes every retained result.
+
+        After ``timeout`` seconds (None: no limit) it takes and returns what is retained so
+        far and leaves the rest pending: check ``pending()``. Results evicted meanwhile are
+        missing. A mesh closing meanwhile ends every pending request with a MeshClosed
+        result, which is returned. Raises MeshClosed if the mesh is already closed.
+        """
+        return await self._tracker.collect(timeout)
+
+    def collect_results_sync(self, *, timeout: float | None = None) -> list[MeshResult]:
+        """Blocking twin of ``collect_results``. Raises RuntimeError on a thread running a
+        loop of this mesh's agents or its background loop while requests are pending."""
+        return self._tracker.collect_sync(timeout)
+
+    @property
+    def results_evicted(self) -> int:
+        """How many results were evicted, oldest first, to keep within ``result_retention``."""
+        return self._tracker.evicted
+
+    # -- actions ---------------------------------------------------------------------------
+
+    async def invoke(
+        self,
+        target: str,
+        action: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = 30.0,
+    ) -> Any:
+        """Runs action ``action`` of agent ``target`` with ``inputs``; returns its result.
+
+        The invocation travels through the target's mailbox like a query, so it runs in turn
+        with the agent's messages, on its home loop. Raises ActionNotFound, ActionInputError
+        (naming the field), HandlerError if the action raised, and what ``query`` raises.
+        """
+        try:
+            return await self._query(target, Invocation(action, inputs), None, timeout)
+        except HandlerError as error:
+            _raise_if_refused(error)
+            raise
+
+    def invoke_sync(
+        self,
+        target: str,
+        action: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = 30.0,
+    ) -> Any:
+        """Blocking twin of ``invoke``."""
+        try:
+            return self.query_sync(target, Invocation(action, inputs), timeout=timeout)
+        except HandlerError as error:
+            _raise_if_refused(error)
+            raise
 
     # -- idleness ----------------------------------------------------------------------------
 
@@ -338,13 +613,29 @@ class LocalMesh:
 
     # -- internals shared by the twins and by Context ----------------------------------------
 
-    async def _send(self, target: str, payload: Any, sender: str | None) -> None:
+    async def _send(
+        self, target: str, payload: Any, sender: str | None, topic: str | None = None
+    ) -> None:
         while True:
             try:
-                self._core.send_nowait(target, payload, sender)
+                self._core.send_nowait(target, payload, sender, topic)
                 return
             except MailboxFull:
+                self._raise_if_rejecting(target)
                 await self._space(target)
+
+    def _send_sync(
+        self, target: str, payload: Any, sender: str | None, topic: str | None
+    ) -> None:
+        while True:
+            try:
+                self._core.send_nowait(target, payload, sender, topic)
+                return
+            except MailboxFull:
+                self._raise_if_rejecting(target)
+                waiter = _core.BlockingWaiter()
+                if self._core.wait_space(target, waiter):
+                    _block(waiter, None)
 
     async def _query(
         self, target: str, payload: Any, sender: str | None, timeout: float | None
@@ -361,6 +652,7 @@ class LocalMesh:
         try:
             request_id = self._core.request(target, payload, sender, timeout, waiter)
             while not request_id:  # the mailbox is full
+                self._raise_if_rejecting(target)
                 await self._space(target, deadline)
                 request_id = self._core.request(
                     target, payload, sender, _remaining(deadline), waiter
@@ -388,6 +680,12 @@ class LocalMesh:
                     ) from None
         finally:
             bridge.forget(token)
+
+    def _raise_if_rejecting(self, target: str) -> None:
+        """Raises MailboxFull if ``target``'s full mailbox rejects rather than makes senders wait."""
+        runner = self._runners.get(target)
+        if runner is not None and runner.agent.overflow == "reject":
+            raise MailboxFull(f"the mailbox of agent {target!r} is full (overflow='reject')")
 
     def _broadcast_targets(self, exclude: str | Iterable[str] | None) -> list[str]:
         self._check_open()
@@ -436,7 +734,7 @@ class LocalMesh:
 
     def _runners_by_loop(self) -> dict[asyncio.AbstractEventLoop, list[AgentRunner]]:
         groups: dict[asyncio.AbstractEventLoop, list[AgentRunner]] = {}
-        for runner in self._runners.values():
+        for runner in [*self._runners.values(), *self._leaving]:
             groups.setdefault(runner.loop, []).append(runner)
             runner.bridge.runners.pop(runner.cell.id, None)
         return groups
@@ -447,9 +745,12 @@ class LocalMesh:
                 return False
             self._state = _State.CLOSING
         self._core.close()  # in-flight queries and blocked callers end with MeshClosed now
+        for runner in self._leaving:  # detached, so the native close did not see them
+            self._core.retire(runner.cell)
         return True
 
     def _finish_close(self) -> None:
+        self._tracker.close()  # wakes every waiter of a submitted request
         self._core.join()
         if self._background is not None:
             self._background.stop(_STOP_GRACE)
@@ -463,6 +764,12 @@ class LocalMesh:
         self._core.leak()
         self._background = None
         self._runners.clear()
+
+
+def _raise_if_refused(error: HandlerError) -> None:
+    """An invocation the target refused (unknown action, bad inputs) raises that error itself."""
+    if isinstance(error.__cause__, ActionNotFound | ActionInputError):
+        raise error.__cause__ from None
 
 
 def _stop_all(runners: list[AgentRunner]) -> Callable[[], Coroutine[Any, Any, None]]:

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from . import _core
-from ._errors import AgentNotFound, HandlerError, MeshClosed, QueryTimeout
+from ._errors import AgentNotFound, HandlerError, MeshClosed, MessageDropped, QueryTimeout
 
 __all__ = ["unwrap"]
 
@@ -24,6 +24,8 @@ def unwrap(outcome: tuple[int, Any, str, str], target: str) -> Any:
         raise QueryTimeout(f"no reply from agent {target!r} before the deadline")
     if status == _core.STATUS_NOT_FOUND:
         raise AgentNotFound(f"agent {target!r} left the mesh before answering")
+    if status == _core.STATUS_DROPPED:
+        raise MessageDropped(message or f"agent {target!r} dropped the query: its mailbox was full")
     if status == _core.STATUS_CANCELLED:
         raise asyncio.CancelledError()
     raise MeshClosed(message or "the mesh closed")

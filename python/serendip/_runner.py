@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
-from . import _core
+from . import _action, _core
 
 if TYPE_CHECKING:
     from ._agent import Agent
@@ -33,6 +34,10 @@ logger = logging.getLogger("serendip")
 BATCH = 256
 
 _NOT_STARTED: Any = object()
+
+# What Dispatcher.run_async hands over: (awaitable, context, started, yielded, request id,
+# message id, payload, Context, start time); settle takes it back.
+_Step = tuple[Any, contextvars.Context, bool, Any, int, int, Any, _core.Context, int]
 
 
 class _InContext:
@@ -98,10 +103,13 @@ class AgentRunner:
             mesh._core,
             cell,
             agent.on_message,
+            functools.partial(_action.invoke, agent),
+            _action.Invocation,
             context,
             mesh,
-            self._log_failure,
+            self._on_failure,
             self._spawn_if_free,
+            self._defer,
             self._max_concurrency,
         )
         self._started = False
@@ -115,16 +123,8 @@ class AgentRunner:
         self._parked_task: asyncio.Task[None] | None = None
         self._running: dict[int, asyncio.Task[None]] = {}  # request id -> task handling it
         self._abandoned: set[int] = set()
-
-    @property
-    def handled(self) -> int:
-        """Messages handled so far (failed ones included)."""
-        return self._dispatcher.handled
-
-    @property
-    def failed(self) -> int:
-        """Messages whose handler raised."""
-        return self._dispatcher.failed
+        self._drained: asyncio.Future[None] | None = None  # what drain() awaits
+        self._hooks: set[asyncio.Task[None]] = set()  # async on_error hooks still running
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -137,13 +137,35 @@ class AgentRunner:
             if self._ready_while_starting:
                 self.on_ready()
 
+    async def drain(self) -> None:
+        """Returns once the mailbox is empty and no handler runs. Home loop only.
+
+        For a detached agent (no new messages reach it): what is queued is handled first.
+        """
+        while not self._stopped and not self._is_drained():
+            self._drained = self.loop.create_future()
+            await self._drained
+
+    def _is_drained(self) -> bool:
+        busy = len(self._tasks) - (1 if self._parked is not None else 0)
+        return busy == 0 and not self._sync_scheduled and self.cell.size() == 0
+
+    def _notify_drained(self) -> None:
+        waiter = self._drained
+        if waiter is not None and not waiter.done() and (self._stopped or self._is_drained()):
+            self._drained = None
+            waiter.set_result(None)
+
     async def stop(self, caller: asyncio.Task[Any] | None = None) -> None:
         """Cancels running handlers, waits for them, then runs ``on_stop``. Home loop only.
 
         ``caller`` is the task asking for the stop; it is never cancelled or awaited, so a
         handler may close its own mesh.
         """
+        if self._stopped:
+            return  # a removal and the mesh's close may both ask
         self._stopped = True
+        self._notify_drained()
         self._dispatcher.stop()
         # A parked runner is idle: cancelled, but not waited for (its loop may be stopping).
         idle = self._parked_task if self._parked is not None else None
@@ -201,6 +223,21 @@ class AgentRunner:
             task = self.loop.create_task(self._run_async(), name=f"serendip:{self._name}")
             self._tasks.add(task)
 
+    def _defer(self, step: _Step) -> None:
+        """Runs an async action invoked on an agent with a plain handler, as a task of its own."""
+
+        async def run() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            try:
+                await self._resume(step, task)
+            finally:
+                self._tasks.discard(task)
+                if self._drained is not None:
+                    self._notify_drained()
+
+        self._tasks.add(self.loop.create_task(run(), name=f"serendip:{self._name}:action"))
+
     def _run_sync(self) -> None:
         # The hot path for plain handlers: one native call handles the batch.
         self._sync_scheduled = False
@@ -212,6 +249,8 @@ class AgentRunner:
                 # The mailbox stays armed; yield to the loop before the next batch.
                 self._sync_scheduled = True
                 self.loop.call_soon(self._run_sync)
+            elif self._drained is not None:
+                self._notify_drained()
 
     async def _run_async(self) -> None:
         task = asyncio.current_task()
@@ -226,6 +265,8 @@ class AgentRunner:
                         break
                     self._parked = wake = self.loop.create_future()
                     self._parked_task = task
+                    if self._drained is not None:
+                        self._notify_drained()
                     await wake
                 elif type(step) is int:
                     await asyncio.sleep(0)  # a batch completed without suspending: yield
@@ -233,17 +274,15 @@ class AgentRunner:
                     await self._resume(step, task)  # type: ignore[arg-type]
         finally:
             self._tasks.discard(task)
+            if self._drained is not None:
+                self._notify_drained()
 
-    async def _resume(
-        self,
-        step: tuple[Any, contextvars.Context, bool, Any, int, int],
-        task: asyncio.Task[None],
-    ) -> None:
+    async def _resume(self, step: _Step, task: asyncio.Task[None]) -> None:
         """Awaits a handler the dispatcher started and saw suspend, then settles it."""
-        awaitable, context, started, first, request_id, message_id = step
+        awaitable, context, started, first, request_id = step[:5]
         value: Any = None
         error: BaseException | None = None
-        answer_to = request_id
+        answer = True
         if request_id:
             self._running[request_id] = task
         try:
@@ -257,7 +296,7 @@ class AgentRunner:
             if request_id in self._abandoned:
                 pass  # the asker gave up; its handler saw the cancellation
             elif self._stopped or task.cancelling():
-                answer_to = 0  # shutdown: the request is ended by the close, not answered
+                answer = False  # shutdown: the request is ended by the close, not answered
                 raise
             else:
                 error = exc  # the handler's own CancelledError: its failure
@@ -270,16 +309,46 @@ class AgentRunner:
                 self._abandoned.discard(request_id)
                 task.uncancel()
             self._running.pop(request_id, None)
-            self._dispatcher.settle(answer_to, message_id, value, error)
+            self._dispatcher.settle(step, value, error, answer)
 
-    def _log_failure(self, exc: BaseException, message_id: int) -> None:
-        logger.error(
-            "agent %r failed on a one-way message: %s: %s",
+    def _on_failure(self, exc: BaseException, message: Any, ctx: _core.Context) -> None:
+        """A one-way message's handler raised: the agent's ``on_error`` hook, else a log record.
+
+        Called by the dispatcher, on the home loop. An async hook runs as a task of its own.
+        """
+        hook = getattr(self.agent, "on_error", None)
+        if hook is None:
+            logger.error(
+                "agent %r failed on a one-way message: %s: %s",
+                self._name,
+                type(exc).__qualname__,
+                exc,
+                exc_info=exc,
+                extra={"agent": self._name, "message_id": ctx.message_id},
+            )
+            return
+        try:
+            result = self._context.copy().run(hook, exc, message, ctx)
+            if inspect.isawaitable(result):
+                task = self.loop.create_task(
+                    self._await_hook(result, ctx), name=f"serendip:{self._name}:on_error"
+                )
+                self._hooks.add(task)
+                task.add_done_callback(self._hooks.discard)
+        except Exception:
+            self._log_hook_failure(ctx)
+
+    async def _await_hook(self, result: Awaitable[Any], ctx: _core.Context) -> None:
+        try:
+            await _InContext(_as_coroutine(result), self._context.copy())
+        except Exception:
+            self._log_hook_failure(ctx)
+
+    def _log_hook_failure(self, ctx: _core.Context) -> None:
+        logger.exception(
+            "agent %r: on_error failed",
             self._name,
-            type(exc).__qualname__,
-            exc,
-            exc_info=exc,
-            extra={"agent": self._name, "message_id": message_id},
+            extra={"agent": self._name, "message_id": ctx.message_id},
         )
 
 

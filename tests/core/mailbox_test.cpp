@@ -48,6 +48,68 @@ TEST(Mailbox, a_full_normal_lane_refuses_the_push_and_leaves_the_envelope_with_t
   EXPECT_EQ(uut.capacity(), 2u);
 }
 
+TEST(Mailbox, reject_refuses_like_wait_and_says_which_policy_it_has) {
+  Mailbox uut(1, Overflow::reject);
+  push(uut, 0);
+  EXPECT_EQ(push(uut, 1), PushResult::full);
+  EXPECT_EQ(uut.overflow(), Overflow::reject);
+}
+
+TEST(Mailbox, drop_newest_takes_the_new_envelope_and_keeps_it_for_the_owner_to_dispose_of) {
+  Mailbox uut(2, Overflow::drop_newest);
+  push(uut, 0);
+  push(uut, 1);
+  EnvelopePtr third = make_envelope(Kind::request, "box", 2);
+  third->id = 7;
+  third->request_id = 9;
+  third->sender = "asker";
+  Mailbox::Dropped dropped;
+  EXPECT_EQ(uut.push(third, &dropped), PushResult::dropped);
+  EXPECT_EQ(third, nullptr);
+  EXPECT_EQ(dropped.kind, Kind::request);
+  EXPECT_EQ(dropped.id, 7u);
+  EXPECT_EQ(dropped.request_id, 9u);
+  EXPECT_EQ(dropped.sender, "asker");
+  EXPECT_EQ(uut.size(), 2u);
+  std::vector<EnvelopePtr> out;
+  EXPECT_EQ(uut.take_dropped(out), 1u);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(number(out[0]), 2);
+  EXPECT_EQ(uut.take_dropped(out), 0u);
+  EXPECT_EQ(number(uut.pop()), 0);
+  EXPECT_EQ(number(uut.pop()), 1);
+}
+
+TEST(Mailbox, drop_oldest_queues_the_new_envelope_and_drops_the_oldest_queued_one) {
+  Mailbox uut(2, Overflow::drop_oldest);
+  push(uut, 0);
+  push(uut, 1);
+  EnvelopePtr third = letter(2);
+  Mailbox::Dropped dropped;
+  EXPECT_EQ(uut.push(third, &dropped), PushResult::replaced);
+  EXPECT_EQ(third, nullptr);
+  EXPECT_EQ(uut.push(third = letter(3)), PushResult::replaced);
+  EXPECT_EQ(uut.size(), 2u);
+  EXPECT_EQ(number(uut.pop()), 2);
+  EXPECT_EQ(number(uut.pop()), 3);
+  std::vector<EnvelopePtr> out;
+  EXPECT_EQ(uut.take_dropped(out), 2u);
+  EXPECT_EQ(number(out[0]), 0);
+  EXPECT_EQ(number(out[1]), 1);
+}
+
+TEST(Mailbox, close_hands_back_dropped_envelopes_too) {
+  Mailbox uut(1, Overflow::drop_newest);
+  push(uut, 0);
+  push(uut, 1);
+  std::vector<EnvelopePtr> left = uut.close();
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(number(left[0]), 0);
+  EXPECT_EQ(number(left[1]), 1);
+  std::vector<EnvelopePtr> out;
+  EXPECT_EQ(uut.take_dropped(out), 0u);
+}
+
 TEST(Mailbox, urgent_envelopes_come_first_and_are_never_refused_for_capacity) {
   Mailbox uut(1);
   push(uut, 0);

@@ -49,6 +49,19 @@ TEST_F(MeshTest, tell_delivers_with_a_fresh_message_id_and_counts_the_work) {
   EXPECT_EQ(uut.names(), std::vector<std::string>{"agent"});
 }
 
+TEST_F(MeshTest, sends_to_an_unknown_name_are_dead_letters) {
+  EnvelopePtr env = make_envelope(Kind::tell, "nobody", 1);
+  env->sender = "me";
+  EXPECT_EQ(uut.tell(env), RouteResult::not_found);
+  auto waiter = std::make_shared<BlockingWaiter>();
+  EXPECT_EQ(ask("nobody", 2, waiter).result, RouteResult::not_found);
+  const std::vector<DeadLetter> letters = uut.dead_letters().snapshot();
+  ASSERT_EQ(letters.size(), 2u);
+  EXPECT_EQ(letters[0].reason, DeadLetterReason::unknown_target);
+  EXPECT_EQ(letters[0].target, "nobody");
+  EXPECT_EQ(letters[0].sender, "me");
+}
+
 TEST_F(MeshTest, tell_to_an_unknown_name_is_not_found) {
   EnvelopePtr env = make_envelope(Kind::tell, "nobody", 1);
   EXPECT_EQ(uut.tell(env), RouteResult::not_found);
@@ -96,6 +109,31 @@ TEST_F(MeshTest, a_full_mailbox_refuses_tells_and_requests_without_counting_or_o
   EXPECT_EQ(uut.timers().size(), 0u);
   EXPECT_FALSE(waiter->done());
   EXPECT_EQ(uut.work().outstanding(), 2);
+}
+
+TEST(MeshOverflow, a_dropped_request_fails_at_once_and_stays_counted_until_disposed_of) {
+  ParkedAgent agent{"agent", 1, Overflow::drop_oldest};
+  Mesh uut;
+  uut.add(agent.cell);
+  auto first = std::make_shared<BlockingWaiter>();
+  EnvelopePtr env = make_envelope(Kind::tell, "agent", 1);
+  const Sent sent = uut.request(env, first, Deadline::max());
+  ASSERT_EQ(sent.result, RouteResult::delivered);
+  EnvelopePtr newer = make_envelope(Kind::tell, "agent", 2);
+  EXPECT_EQ(uut.tell(newer), RouteResult::delivered);
+  ASSERT_TRUE(first->done());
+  EXPECT_EQ(first->take().status, Status::dropped);
+  EXPECT_EQ(uut.requests().size(), 0u);
+  EXPECT_EQ(uut.work().outstanding(), 2);  // the dropped one until its owner disposes of it
+  EXPECT_EQ(agent.cell->stats().snapshot().dropped, 1u);
+  const std::vector<DeadLetter> letters = uut.dead_letters().snapshot();
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].reason, DeadLetterReason::dropped);
+  EXPECT_EQ(letters[0].request_id, sent.request);
+  std::vector<EnvelopePtr> dropped;
+  ASSERT_EQ(agent.cell->mailbox().take_dropped(dropped), 1u);
+  uut.work().finish();
+  EXPECT_EQ(uut.work().outstanding(), 1);
 }
 
 TEST_F(MeshTest, reply_kinds_are_refused_by_tell_and_never_counted) {

@@ -109,6 +109,40 @@ TEST_F(NativeAgentTest, a_handler_exception_becomes_an_error_with_its_type_and_m
   EXPECT_EQ(ask(mesh, "odd", 0).status, Status::error);
 }
 
+TEST_F(NativeAgentTest, stats_count_and_time_what_handlers_did_and_failed_tells_are_dead_letters) {
+  auto plain = spawn(mesh, "plain", [](NativeContext&, Payload p) -> Payload {
+    if (*p.get<int>() < 0) throw std::invalid_argument("negative");
+    return p;
+  });
+  auto coroutine = spawn(mesh, "coroutine", [](NativeContext& ctx, Payload p) -> Task<Payload> {
+    co_await ctx.query("echo", 1);
+    if (*p.get<int>() < 0) throw std::out_of_range("negative");
+    co_return p;
+  });
+  for (const char* name : {"plain", "coroutine"}) {
+    EXPECT_EQ(ask(mesh, name, 1).status, Status::ok);
+    EXPECT_EQ(ask(mesh, name, -1).status, Status::error);
+    EXPECT_EQ(tell(mesh, name, -2), RouteResult::delivered);
+  }
+  ASSERT_TRUE(wait_idle(mesh, std::chrono::duration_cast<std::chrono::milliseconds>(patience)));
+  for (const auto& [agent, type] : {std::pair{plain, "std::invalid_argument"},
+                                    std::pair{coroutine, "std::out_of_range"}}) {
+    const AgentStats::Snapshot s = agent->stats().snapshot();
+    EXPECT_EQ(s.handled, 3u);
+    EXPECT_EQ(s.failed, 2u);
+    EXPECT_EQ(s.in_flight, 0);
+    EXPECT_EQ(s.queue_wait.count, 3u);  // an agent's first messages are all timed
+    EXPECT_EQ(s.handler_time.count, 3u);
+    ASSERT_EQ(s.errors.size(), 1u);
+    EXPECT_EQ(s.errors[0].first, type);
+    EXPECT_EQ(s.errors[0].second, 2u);
+  }
+  const std::vector<DeadLetter> letters = mesh.dead_letters().snapshot();
+  ASSERT_EQ(letters.size(), 2u);  // only the failed tells: failed requests told their askers
+  for (const DeadLetter& d : letters) EXPECT_EQ(d.reason, DeadLetterReason::failed);
+  EXPECT_EQ(letters[0].detail.rfind("std::", 0), 0u);
+}
+
 Task<int> doubled(NativeContext& ctx, int n) {
   Outcome echoed = co_await ctx.query("echo", n);
   co_return 2 * *echoed.payload.get<int>();

@@ -71,8 +71,9 @@ struct ParkedAgent {
   std::shared_ptr<RecordingHome> home = std::make_shared<RecordingHome>();
   AgentCellPtr cell;
 
-  explicit ParkedAgent(std::string name, std::size_t capacity = 1024)
-      : cell(std::make_shared<AgentCell>(std::move(name), capacity, home)) {}
+  explicit ParkedAgent(std::string name, std::size_t capacity = 1024,
+                       Overflow overflow = Overflow::wait)
+      : cell(std::make_shared<AgentCell>(std::move(name), capacity, home, overflow)) {}
 
   /// The next envelope, waiting for one to be pushed; null only if none came in `patience`.
   EnvelopePtr next() {

@@ -57,3 +57,16 @@ def test_the_main_demo_fans_out_counts_words_and_summarises() -> None:
         "missing": "failed (KeyError)",
     }
     assert out[6].startswith("summary: 6 jobs, 44 words, 1 failed (missing), 12 messages handled")
+
+
+def test_the_request_tracking_demo_collects_every_result_and_reminds_the_slow_agent() -> None:
+    out = run_example("demo_request_tracking.py").splitlines()
+    assert out == [
+        "submitted 4 jobs",
+        "took early: intro: 7 words",
+        "collected: tracking: 10 words",
+        "collected: archive: 8 words",
+        "collected: missing: failed (KeyError)",
+        "slowest: archive (reminded: True)",
+        "pending: 0, retained: 0, evicted: 0",
+    ]

@@ -144,6 +144,9 @@ class AsyncTwin(Twin):
     async def broadcast(self, payload: Any, exclude: Any = None) -> int:
         return await self.mesh.broadcast(payload, exclude)
 
+    async def publish(self, topic: str, payload: Any) -> int:
+        return await self.mesh.publish(topic, payload)
+
     async def wait_idle(self, timeout: float | None = SAFETY) -> None:
         await self.mesh.wait_idle(timeout)
 
@@ -188,6 +191,9 @@ class SyncTwin(Twin):
 
     async def broadcast(self, payload: Any, exclude: Any = None) -> int:
         return self.mesh.broadcast_sync(payload, exclude)
+
+    async def publish(self, topic: str, payload: Any) -> int:
+        return self.mesh.publish_sync(topic, payload)
 
     async def wait_idle(self, timeout: float | None = SAFETY) -> None:
         self.mesh.wait_idle_sync(timeout)

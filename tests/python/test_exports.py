@@ -7,19 +7,39 @@ import pytest
 import serendip
 
 PUBLIC = [
+    "ActionInputError",
+    "ActionNotFound",
+    "ActionSpec",
     "Agent",
     "AgentNotFound",
     "Context",
+    "DeadLetter",
     "DuplicateAgent",
     "HandlerError",
     "LocalMesh",
     "MailboxFull",
     "MeshClosed",
     "MeshError",
+    "MeshRequest",
+    "MeshResult",
+    "MessageDropped",
     "QueryTimeout",
+    "RequestNotFound",
+    "action",
 ]
 
-ERRORS = ["AgentNotFound", "DuplicateAgent", "HandlerError", "MailboxFull", "MeshClosed", "QueryTimeout"]
+ERRORS = [
+    "ActionInputError",
+    "ActionNotFound",
+    "AgentNotFound",
+    "DuplicateAgent",
+    "HandlerError",
+    "MailboxFull",
+    "MeshClosed",
+    "MessageDropped",
+    "QueryTimeout",
+    "RequestNotFound",
+]
 
 
 def test_all_lists_exactly_the_public_names() -> None:
@@ -36,7 +56,8 @@ def test_a_star_import_brings_exactly_the_public_names() -> None:
 def test_every_public_name_says_it_lives_in_serendip(name: str) -> None:
     obj = getattr(serendip, name)
     assert obj.__module__ == "serendip"
-    assert repr(obj) == f"<class 'serendip.{name}'>"
+    if isinstance(obj, type):
+        assert repr(obj) == f"<class 'serendip.{name}'>"
 
 
 @pytest.mark.parametrize("name", ERRORS)

@@ -65,7 +65,9 @@ def test_close_fails_every_in_flight_query_with_mesh_closed_and_runs_on_stop(
         assert await m.until(lambda: gate.entered == 2)
         queued = [m.start(m.query, name, f"queued {n}") for name in ("b1", "b2") for n in (1, 2)]
         metrics = m.mesh.metrics
-        assert await m.until(lambda: metrics()["b1"]["mailbox"] == metrics()["b2"]["mailbox"] == 2)
+        assert await m.until(
+            lambda: metrics()["agents"]["b1"]["mailbox"] == metrics()["agents"]["b2"]["mailbox"] == 2
+        )
         await m.close()
         for query in running + queued:
             with pytest.raises(MeshClosed):

@@ -316,7 +316,7 @@ def test_a_handler_exception_reaches_the_asker_as_handler_error(
         assert "in answer" in error.remote_traceback
         assert "Oops: it broke" in error.remote_traceback
         assert await m.query("fragile", "again") == "ok again"  # the agent keeps working
-        assert m.mesh.metrics()["fragile"]["failed"] == 1
+        assert m.mesh.metrics()["agents"]["fragile"]["failed"] == 1
 
     twin.run(scenario)
 
@@ -340,7 +340,15 @@ def test_a_failing_one_way_message_is_logged_and_counted(
         await m.send_to("fragile", "fail")
         await m.send_to("fragile", "fine")
         await m.wait_idle()
-        assert m.mesh.metrics()["fragile"] == {"handled": 2, "failed": 1, "mailbox": 0}
+        fragile = m.mesh.metrics()["agents"]["fragile"]
+        assert (fragile["handled"], fragile["failed"], fragile["mailbox"]) == (2, 1, 0)
+        assert fragile["errors"] == {"Oops": 1}
+        [letter] = m.mesh.dead_letters
+        assert (letter.reason, letter.target, letter.detail) == (
+            "failed",
+            "fragile",
+            "Oops: one-way failure",
+        )
 
     with caplog.at_level(logging.ERROR, logger="serendip"):
         twin.run(scenario)
@@ -449,7 +457,7 @@ async def test_cancelling_a_query_still_in_the_mailbox_means_it_is_never_handled
     while not gate.entered:
         await asyncio.sleep(0.005)
     queued = asyncio.create_task(amesh.query("busy", "cancelled"))
-    while amesh.metrics()["busy"]["mailbox"] == 0:
+    while amesh.metrics()["agents"]["busy"]["mailbox"] == 0:
         await asyncio.sleep(0.005)
     queued.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -560,7 +568,7 @@ def test_a_full_mailbox_refuses_nowait_and_makes_send_to_wait_for_space(
         m.send_to_nowait("small", 2)
         with pytest.raises(MailboxFull, match="'small'"):
             m.send_to_nowait("small", 3)
-        assert m.mesh.metrics()["small"]["mailbox"] == 2
+        assert m.mesh.metrics()["agents"]["small"]["mailbox"] == 2
         late = m.start(m.send_to, "small", "late")
         await m.pause()
         assert not m.done(late)  # still waiting for space: an event check, not a timing one
@@ -771,7 +779,8 @@ def test_wait_idle_returns_once_every_message_is_handled(twin: TwinRunner) -> No
         await m.wait_idle()
         assert agent.handled == 40
         assert len(counter.received) == 40
-        assert m.mesh.metrics()["slowish"] == {"handled": 40, "failed": 0, "mailbox": 0}
+        slowish = m.mesh.metrics()["agents"]["slowish"]
+        assert (slowish["handled"], slowish["failed"], slowish["mailbox"]) == (40, 0, 0)
 
     twin.run(scenario)
 
@@ -815,7 +824,7 @@ def test_a_removed_agent_is_no_longer_found(mesh: LocalMesh) -> None:
         mesh.send_to_nowait("gone", 1)
     with pytest.raises(AgentNotFound):
         mesh.remove_agent("gone")
-    assert "gone" not in mesh.metrics()
+    assert "gone" not in mesh.metrics()["agents"]
     again = mesh.add_agent(Counter("gone"))  # the name is free again
     assert mesh.query_sync("gone", "x") == 1
     assert again.received == ["x"]
@@ -829,14 +838,72 @@ def test_queries_still_queued_for_a_removed_agent_fail_with_agent_not_found(
         await m.send_to("leaving", "block")
         assert await m.until(lambda: gate.entered == 1)
         queued = m.start(m.query, "leaving", "queued")
-        assert await m.until(lambda: m.mesh.metrics()["leaving"]["mailbox"] == 1)
-        m.mesh.remove_agent("leaving")
+        assert await m.until(lambda: m.mesh.metrics()["agents"]["leaving"]["mailbox"] == 1)
+        m.mesh.remove_agent("leaving", drain=False)
         with pytest.raises(AgentNotFound):
             await m.result(queued)
         assert await m.until(agent.cancelled.is_set)  # its running handler was cancelled
         assert agent.received == []
 
     twin.run(scenario)
+
+
+def test_remove_agent_drains_what_is_queued_before_stopping_the_agent(gate: Gate) -> None:
+    mesh = LocalMesh()
+    try:
+        agent = mesh.add_agent(Blocker("leaving", gate))
+        mesh.send_to_sync("leaving", "block")
+        assert wait_until(lambda: gate.entered == 1)
+        mesh.send_to_sync("leaving", 1)
+        mesh.send_to_sync("leaving", 2)
+        asked: list[Any] = []
+        asker = threading.Thread(target=lambda: asked.append(mesh.query_sync("leaving", 3)))
+        asker.start()
+        assert wait_until(lambda: mesh.metrics()["agents"]["leaving"]["mailbox"] == 3)
+        removed: list[Agent] = []
+        remover = threading.Thread(target=lambda: removed.append(mesh.remove_agent("leaving")))
+        remover.start()
+        assert wait_until(lambda: "leaving" not in mesh.agents)
+        with pytest.raises(AgentNotFound):  # new work is refused while it drains
+            mesh.send_to_nowait("leaving", "late")
+        assert remover.is_alive()  # still draining: the handler holds the gate
+        gate.open()
+        remover.join(SAFETY)
+        asker.join(SAFETY)
+        assert removed == [agent]
+        assert agent.received == ["block", 1, 2, 3]
+        assert asked == [3]  # the queued query was answered, not failed
+    finally:
+        gate.open()
+        mesh.close()
+
+
+def test_a_drain_that_outlasts_its_timeout_fails_what_is_left(gate: Gate) -> None:
+    with LocalMesh() as mesh:
+        agent = mesh.add_agent(Blocker("leaving", gate))
+        mesh.send_to_sync("leaving", "block")
+        assert wait_until(lambda: gate.entered == 1)
+        mesh.send_to_sync("leaving", 1)
+        assert mesh.remove_agent("leaving", timeout=0.05) is agent
+        assert agent.cancelled.is_set()  # the running handler was cancelled
+        assert agent.received == []
+
+
+@pytest.mark.asyncio
+async def test_remove_agent_on_its_own_loop_drains_in_the_background(gate: Gate) -> None:
+    async with LocalMesh() as mesh:
+        agent = mesh.add_agent(Blocker("leaving", gate))
+        await mesh.send_to("leaving", "block")
+        while gate.entered == 0:
+            await asyncio.sleep(0)
+        queued = asyncio.ensure_future(mesh.query("leaving", "queued"))
+        while mesh.metrics()["agents"]["leaving"]["mailbox"] == 0:
+            await asyncio.sleep(0)
+        mesh.remove_agent("leaving")  # returns at once: waiting here would deadlock
+        assert "leaving" not in mesh.agents
+        gate.open()
+        assert await queued == "queued"
+        assert agent.received == ["block", "queued"]
 
 
 def test_a_query_being_handled_when_its_agent_is_removed_fails_with_agent_not_found(
@@ -846,7 +913,7 @@ def test_a_query_being_handled_when_its_agent_is_removed_fails_with_agent_not_fo
         agent = m.mesh.add_agent(Blocker("leaving", gate))
         running = m.start(m.query, "leaving", "block")  # default deadline: 30 s
         assert await m.until(lambda: gate.entered == 1)
-        m.mesh.remove_agent("leaving")
+        m.mesh.remove_agent("leaving", drain=False)
         assert await m.until(agent.cancelled.is_set)
         with pytest.raises(AgentNotFound):
             await m.result(running)  # at once, not at the deadline

@@ -442,7 +442,8 @@ def test_sync_handlers_take_messages_one_at_a_time_in_order(twin: TwinRunner) ->
             await m.send_to("plain", n)
         await m.wait_idle()
         assert seen == list(range(300))
-        assert m.mesh.metrics()["plain"] == {"handled": 300, "failed": 0, "mailbox": 0}
+        plain = m.mesh.metrics()["agents"]["plain"]
+        assert (plain["handled"], plain["failed"], plain["mailbox"]) == (300, 0, 0)
 
     twin.run(scenario)
 

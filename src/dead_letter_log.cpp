@@ -1,0 +1,66 @@
+// src/dead_letter_log.cpp: the bounded dead-letter ring.
+// SPDX-License-Identifier: Apache-2.0
+#include <serendip/dead_letter_log.hpp>
+
+#include <iterator>
+#include <stdexcept>
+
+namespace serendip {
+
+const char* to_string(DeadLetterReason reason) noexcept {
+  switch (reason) {
+    case DeadLetterReason::unknown_target: return "unknown_target";
+    case DeadLetterReason::dropped: return "dropped";
+    case DeadLetterReason::expired: return "expired";
+    case DeadLetterReason::failed: return "failed";
+  }
+  return "unknown";
+}
+
+DeadLetterLog::DeadLetterLog(std::size_t capacity) : capacity_(capacity) {
+  if (capacity == 0) throw std::invalid_argument("a DeadLetterLog needs a capacity of at least 1");
+}
+
+void DeadLetterLog::record(DeadLetter letter) {
+  const auto reason = static_cast<std::size_t>(letter.reason);
+  std::lock_guard lock(mutex_);
+  if (letters_.size() == capacity_) {
+    letters_.pop_front();
+    ++evicted_;
+  }
+  letters_.push_back(std::move(letter));
+  ++counts_[reason];
+}
+
+std::vector<DeadLetter> DeadLetterLog::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return {letters_.begin(), letters_.end()};
+}
+
+std::vector<DeadLetter> DeadLetterLog::take() {
+  std::deque<DeadLetter> taken;
+  {
+    std::lock_guard lock(mutex_);
+    taken.swap(letters_);
+  }
+  return {std::make_move_iterator(taken.begin()), std::make_move_iterator(taken.end())};
+}
+
+std::uint64_t DeadLetterLog::recorded() const {
+  std::lock_guard lock(mutex_);
+  std::uint64_t sum = 0;
+  for (std::uint64_t n : counts_) sum += n;
+  return sum;
+}
+
+std::uint64_t DeadLetterLog::evicted() const {
+  std::lock_guard lock(mutex_);
+  return evicted_;
+}
+
+std::array<std::uint64_t, 4> DeadLetterLog::counts() const {
+  std::lock_guard lock(mutex_);
+  return counts_;
+}
+
+}  // namespace serendip
