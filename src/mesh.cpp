@@ -45,7 +45,7 @@ RouteResult Mesh::deliver(const AgentCellPtr& agent, EnvelopePtr& env) {
   // Counted before the push: once pushed, the handler may finish (and un-count) at once.
   // A dropped envelope stays counted until its owner disposes of it (Mailbox::take_dropped).
   work_.begin();
-  if (chosen_for_timing(agent->stats(), env->id)) env->enqueued = Clock::now();
+  if (chosen_for_timing(agent->first_timed(), env->id)) env->enqueued = Clock::now();
   Mailbox::Dropped dropped;
   const PushResult pushed = agent->mailbox().push(env, &dropped);
   RouteResult r = Router::after_push(agent, pushed);

@@ -34,6 +34,8 @@ class AgentCell : public std::enable_shared_from_this<AgentCell> {
   /// What it did, for metrics: written by whoever runs it, read by anyone.
   AgentStats& stats() noexcept { return stats_; }
   const AgentStats& stats() const noexcept { return stats_; }
+  /// Messages still to be timed whatever their id (see handling_meter.hpp). Thread-safe.
+  std::atomic<std::uint32_t>& first_timed() noexcept { return first_timed_; }
 
   /// Runs this agent: pops and handles until the mailbox comes back empty or `budget`
   /// messages were handled, then returns true if it must be scheduled again.
@@ -46,7 +48,9 @@ class AgentCell : public std::enable_shared_from_this<AgentCell> {
   const std::string name_;
   Mailbox mailbox_;
   const std::shared_ptr<Home> home_;
-  AgentStats stats_;
+  std::atomic<std::uint32_t> first_timed_;
+  // Written by the owner per message: on lines of its own, away from what pushers touch.
+  alignas(64) AgentStats stats_;
 };
 
 }  // namespace serendip

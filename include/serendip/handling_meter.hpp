@@ -5,6 +5,7 @@
 #include <serendip/agent_stats.hpp>
 #include <serendip/envelope.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -18,9 +19,13 @@ namespace serendip {
 inline constexpr std::uint64_t kTimedFirst = 64;
 inline constexpr std::uint64_t kTimedEvery = 16;
 
-/// Whether the mesh stamps `env` with its enqueue time. Called by the pusher.
-inline bool chosen_for_timing(const AgentStats& stats, MessageId id) noexcept {
-  return stats.handled() < kTimedFirst || id % kTimedEvery == 0;
+/// Whether the mesh stamps message `id` with its enqueue time. Called by the pusher, with
+/// the agent's `first_timed` budget (initially kTimedFirst). Once the budget is spent it is
+/// only read, so pushers never contend for a line the agent's owner writes.
+inline bool chosen_for_timing(std::atomic<std::uint32_t>& first_timed, MessageId id) noexcept {
+  if (id % kTimedEvery == 0) return true;
+  return first_timed.load(std::memory_order_relaxed) > 0 &&
+         first_timed.fetch_sub(1, std::memory_order_relaxed) > 0;
 }
 
 /// The start of an invocation: counts it in flight and, for a timed message, records its

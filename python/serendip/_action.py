@@ -196,12 +196,11 @@ def _resolve(fn: Callable[..., Any], name: str, description: str) -> tuple[Actio
 
 # -- collecting --------------------------------------------------------------------------------
 
-# Class-body actions per class, with unbound functions. Built once per class; two threads
-# racing on a new class both build the same result and one of them is kept.
+# Class-body actions per class, with unbound functions: built once per class, under _lock.
 _by_class: weakref.WeakKeyDictionary[type, dict[str, tuple[ActionSpec, Signature]]] = (
     weakref.WeakKeyDictionary()
 )
-# Guards each agent's registry creation and its instance-action additions.
+# Guards _by_class, each agent's registry creation and its instance-action additions.
 _lock = threading.Lock()
 
 

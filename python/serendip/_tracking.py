@@ -267,15 +267,15 @@ class RequestTracker:
                 task = asyncio.ensure_future(result)
                 with self._lock:
                     self._hook_tasks.add(task)
-                task.add_done_callback(functools.partial(self._hook_done, request.target))
+                task.add_done_callback(functools.partial(self._hook_done, request))
         except Exception:
-            _log_hook_failure(request.target)
+            _log_hook_failure(request)
 
-    def _hook_done(self, target: str, task: asyncio.Future[Any]) -> None:
+    def _hook_done(self, request: MeshRequest, task: asyncio.Future[Any]) -> None:
         with self._lock:
             self._hook_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            _log_hook_failure(target, task.exception())
+            _log_hook_failure(request, task.exception())
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -521,10 +521,11 @@ def _check_interval(interval: float | None) -> None:
         raise ValueError("reminder_interval must be a positive number of seconds (or None)")
 
 
-def _log_hook_failure(target: str, exc: BaseException | None = None) -> None:
+def _log_hook_failure(request: MeshRequest, exc: BaseException | None = None) -> None:
     logger.error(
-        "agent %r: on_reminder failed",
-        target,
+        "agent %r: on_reminder failed for request %d",
+        request.target,
+        request.id,
         exc_info=exc if exc is not None else True,
-        extra={"agent": target},
+        extra={"agent": request.target, "request_id": request.id},
     )

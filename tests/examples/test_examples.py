@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -69,4 +70,33 @@ def test_the_request_tracking_demo_collects_every_result_and_reminds_the_slow_ag
         "collected: missing: failed (KeyError)",
         "slowest: archive (reminded: True)",
         "pending: 0, retained: 0, evicted: 0",
+    ]
+
+
+def test_the_actions_demo_shows_schemas_runs_actions_and_names_bad_fields() -> None:
+    out = run_example("demo_actions.py").splitlines()
+    assert out[0] == (
+        "tools: level (Current stock of one item.), "
+        "reserve (Takes items out of stock; returns what is left.)"
+    )
+    schema = json.loads(out[1].removeprefix("reserve schema: "))
+    assert schema["required"] == ["line"]
+    assert "ctx" not in schema["properties"]
+    assert schema["properties"]["line"]["properties"]["unit"]["enum"] == ["piece", "box"]
+    assert out[2:] == [
+        "level(apple) = 10",
+        "reserved 3 apples, left: 7",
+        "asked by message: 7",
+        "bad input: action 'reserve': input 'line.quantity': expected integer, got string",
+        "unknown action: agent 'inventory' has no action 'restock' (its actions: level, reserve)",
+    ]
+
+
+def test_the_topics_demo_reaches_the_matching_subscribers() -> None:
+    assert run_example("demo_topics.py").splitlines() == [
+        "orders.eu.new -> 2 subscriber(s)",
+        "orders.us.new -> 2 subscriber(s)",
+        "orders.eu.paid -> 1 subscriber(s)",
+        "log: orders.eu.new: A1; orders.us.new: B7; orders.eu.paid: A1",
+        "billed: A1, B7",
     ]

@@ -359,6 +359,8 @@ def test_a_failing_one_way_message_is_logged_and_counted(
     assert "'fragile'" in record.getMessage()
     assert "Oops: one-way failure" in record.getMessage()
     assert record.exc_info is not None and isinstance(record.exc_info[1], Oops)
+    assert record.agent == "fragile"  # type: ignore[attr-defined]
+    assert isinstance(record.message_id, int)  # type: ignore[attr-defined]
 
 
 def test_a_query_past_its_deadline_raises_query_timeout_and_cancels_the_handler(
