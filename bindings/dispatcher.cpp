@@ -413,6 +413,8 @@ void bind_dispatcher(nb::module_& m) {
            "`limit` completed (returns the int), or the mailbox is idle (None).")
       .def("settle", &Dispatcher::settle, nb::arg("step"), nb::arg("value").none(),
            nb::arg("error").none(), nb::arg("answer"),
+           nb::sig("def settle(self, step: tuple[typing.Any, ...], value: object | None, "
+                   "error: object | None, answer: bool) -> None"),
            "Ends an invocation run_async handed over: answers or fails it, counts it handled.")
       .def("stop", &Dispatcher::stop, "Takes no more messages.");
 }

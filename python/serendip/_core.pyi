@@ -230,7 +230,7 @@ class Dispatcher:
         Runs coroutine handlers until one suspends (returned for the caller to await), `limit` completed (returns the int), or the mailbox is idle (None).
         """
 
-    def settle(self, step: tuple, value: object | None, error: object | None, answer: bool) -> None:
+    def settle(self, step: tuple[Any, ...], value: object | None, error: object | None, answer: bool) -> None:
         """
         Ends an invocation run_async handed over: answers or fails it, counts it handled.
         """

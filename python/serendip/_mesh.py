@@ -14,13 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 from . import _core, _lifecycle
 from ._action import Invocation
 from ._agent import Agent
 from ._bridge import bridge_for, running_bridge
-from ._dead_letter import DeadLetter
+from ._dead_letter import DeadLetter, DeadLetterReason
 from ._errors import (
     ActionInputError,
     ActionNotFound,
@@ -245,7 +245,10 @@ class LocalMesh:
         """
         self._check_open()
         return [
-            DeadLetter(reason, target, sender or None, mid or None, rid or None, detail, when)
+            DeadLetter(
+                cast(DeadLetterReason, reason), target, sender or None, mid or None, rid or None,
+                detail, when,
+            )
             for reason, target, sender, mid, rid, detail, when in self._core.dead_letters()
         ]
 
