@@ -60,11 +60,16 @@ Overflow parse_overflow(std::string_view name) {
 }
 
 // The receiving agent, or the error: the mesh's closed state wins over an unknown name.
-AgentCellPtr find_open(MeshHandle& h, std::string_view target) {
+AgentCellPtr find_open(MeshHandle& h, std::string_view target,
+                       std::optional<std::string_view> sender) {
   Mesh& mesh = h.get();
   if (mesh.closed()) raise_refused(h, RouteResult::closed, target);
   AgentCellPtr agent = mesh.find(target);
-  if (!agent) raise_refused(h, RouteResult::not_found, target);
+  if (!agent) {
+    mesh.dead_letter(DeadLetterReason::unknown_target, std::string(target),
+                     std::string(sender.value_or("")), 0, 0);
+    raise_refused(h, RouteResult::not_found, target);
+  }
   return agent;
 }
 
@@ -75,7 +80,7 @@ void send_nowait(MeshHandle& h, nb::str target, nb::handle payload,
   const char* data = PyUnicode_AsUTF8AndSize(target.ptr(), &size);
   if (data == nullptr) throw nb::python_error();
   const std::string_view name(data, static_cast<std::size_t>(size));
-  AgentCellPtr agent = find_open(h, name);
+  AgentCellPtr agent = find_open(h, name, sender);
   EnvelopePtr env = make(agent->name(), to_payload(agent, payload), sender, topic);
   const RouteResult r = h.get().tell(agent, env);
   if (r != RouteResult::delivered) raise_refused(h, r, name);
@@ -85,7 +90,7 @@ void send_nowait(MeshHandle& h, nb::str target, nb::handle payload,
 RequestId request(MeshHandle& h, std::string_view target, nb::handle payload,
                   std::optional<std::string_view> sender, std::optional<double> timeout,
                   WaiterPtr waiter) {
-  AgentCellPtr agent = find_open(h, target);
+  AgentCellPtr agent = find_open(h, target, sender);
   EnvelopePtr env = make(target, to_payload(agent, payload), sender);
   Sent sent = h.get().request(agent, env, std::move(waiter), deadline_for(timeout));
   if (sent.result == RouteResult::full) return 0;
@@ -146,15 +151,25 @@ nb::tuple publish_nowait(MeshHandle& h, std::string_view topic, nb::handle paylo
   return nb::make_tuple(reached, waiting);
 }
 
-nb::list dead_letters(MeshHandle& h, bool take) {
-  DeadLetterLog& log = h.get().dead_letters();
+nb::list as_tuples(const std::vector<DeadLetter>& letters) {
   nb::list out;
-  for (const DeadLetter& d : take ? log.take() : log.snapshot()) {
+  for (const DeadLetter& d : letters) {
     const double when = std::chrono::duration<double>(d.time.time_since_epoch()).count();
     out.append(nb::make_tuple(to_string(d.reason), d.target, d.sender, d.message_id,
                               d.request_id, d.detail, when));
   }
   return out;
+}
+
+nb::list dead_letters(MeshHandle& h, bool take) {
+  DeadLetterLog& log = h.get().dead_letters();
+  return as_tuples(take ? log.take() : log.snapshot());
+}
+
+nb::tuple dead_letters_since(MeshHandle& h, std::uint64_t seen) {
+  std::uint64_t now = 0;
+  nb::list letters = as_tuples(h.get().dead_letters().since(seen, now));
+  return nb::make_tuple(letters, now);
 }
 
 }  // namespace
@@ -293,6 +308,17 @@ void bind_mesh(nb::module_& m) {
            nb::sig("def dead_letters(self, take: bool = False) -> list[tuple[str, str, str, int, "
                    "int, str, float]]"),
            "(reason, target, sender, message id, request id, detail, unix time), oldest first.")
+      .def("dead_letters_since", &dead_letters_since, nb::arg("seen"),
+           nb::sig("def dead_letters_since(self, seen: int) -> tuple[list[tuple[str, str, str, "
+                   "int, int, str, float]], int]"),
+           "The kept dead letters recorded after the first `seen`, and how many exist now.")
+      .def(
+          "watch_dead_letters",
+          [](MeshHandle& h, std::uint64_t seen, WaiterPtr w) {
+            return h.get().dead_letters().watch(seen, std::move(w));
+          },
+          nb::arg("seen"), nb::arg("waiter"),
+          "Registers the waiter for the next dead letter; False: there are news (or closed).")
       .def_prop_ro("dead_letters_recorded",
                    [](MeshHandle& h) { return h.get().dead_letters().recorded(); })
       .def("leak", &MeshHandle::leak, "Abandons the native mesh (forked child only).")

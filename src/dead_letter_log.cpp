@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/dead_letter_log.hpp>
 
+#include <algorithm>
 #include <iterator>
 #include <stdexcept>
 
@@ -23,13 +24,44 @@ DeadLetterLog::DeadLetterLog(std::size_t capacity) : capacity_(capacity) {
 
 void DeadLetterLog::record(DeadLetter letter) {
   const auto reason = static_cast<std::size_t>(letter.reason);
-  std::lock_guard lock(mutex_);
-  if (letters_.size() == capacity_) {
-    letters_.pop_front();
-    ++evicted_;
+  std::vector<WaiterPtr> wake;
+  {
+    std::lock_guard lock(mutex_);
+    if (letters_.size() == capacity_) {
+      letters_.pop_front();
+      ++evicted_;
+    }
+    letters_.push_back(std::move(letter));
+    ++counts_[reason];
+    ++recorded_;
+    wake.swap(watchers_);
   }
-  letters_.push_back(std::move(letter));
-  ++counts_[reason];
+  for (auto& w : wake) w->complete(Outcome{});
+}
+
+std::vector<DeadLetter> DeadLetterLog::since(std::uint64_t seen, std::uint64_t& now) const {
+  std::lock_guard lock(mutex_);
+  now = recorded_;
+  const std::uint64_t fresh = recorded_ > seen ? recorded_ - seen : 0;
+  const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(fresh, letters_.size()));
+  return {letters_.end() - static_cast<std::ptrdiff_t>(n), letters_.end()};
+}
+
+bool DeadLetterLog::watch(std::uint64_t seen, WaiterPtr waiter) {
+  std::lock_guard lock(mutex_);
+  if (watch_closed_ || recorded_ > seen) return false;
+  watchers_.push_back(std::move(waiter));
+  return true;
+}
+
+void DeadLetterLog::close_watchers() {
+  std::vector<WaiterPtr> wake;
+  {
+    std::lock_guard lock(mutex_);
+    watch_closed_ = true;
+    wake.swap(watchers_);
+  }
+  for (auto& w : wake) w->complete(Outcome::failure(Status::closed, "the mesh closed"));
 }
 
 std::vector<DeadLetter> DeadLetterLog::snapshot() const {

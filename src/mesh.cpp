@@ -154,6 +154,7 @@ std::vector<EnvelopePtr> Mesh::close() {
   }
   fail_requests(undelivered, Status::closed, "the mesh closed");
   work_.release_all(Status::closed);
+  dead_letters_.close_watchers();
   return undelivered;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <serendip/fwd.hpp>
+#include <serendip/waiter.hpp>
 
 #include <array>
 #include <chrono>
@@ -65,12 +66,26 @@ class DeadLetterLog {
   std::array<std::uint64_t, 4> counts() const;
   std::size_t capacity() const noexcept { return capacity_; }
 
+  /// The kept letters recorded after the first `seen` ones (letters are numbered from 1 in
+  /// recording order), oldest first; `now` is set to recorded(). Thread-safe.
+  std::vector<DeadLetter> since(std::uint64_t seen, std::uint64_t& now) const;
+  /// Registers `waiter` to be completed (ok) by the next record, so a reader on a loop hears
+  /// of new letters without polling and without the recording thread running its code.
+  /// Returns false without registering when letters beyond `seen` exist already, or after
+  /// close_watchers. Thread-safe.
+  bool watch(std::uint64_t seen, WaiterPtr waiter);
+  /// Completes the registered waiters with `closed` and refuses new ones. Thread-safe.
+  void close_watchers();
+
  private:
   const std::size_t capacity_;
   mutable std::mutex mutex_;
   std::deque<DeadLetter> letters_;          // guarded by mutex_
   std::uint64_t evicted_ = 0;               // guarded by mutex_
   std::array<std::uint64_t, 4> counts_{};  // guarded by mutex_; their sum is recorded()
+  std::uint64_t recorded_ = 0;              // guarded by mutex_
+  std::vector<WaiterPtr> watchers_;         // guarded by mutex_; completed after unlocking
+  bool watch_closed_ = false;               // guarded by mutex_
 };
 
 }  // namespace serendip

@@ -155,6 +155,16 @@ class Mesh:
         (reason, target, sender, message id, request id, detail, unix time), oldest first.
         """
 
+    def dead_letters_since(self, seen: int) -> tuple[list[tuple[str, str, str, int, int, str, float]], int]:
+        """
+        The kept dead letters recorded after the first `seen`, and how many exist now.
+        """
+
+    def watch_dead_letters(self, seen: int, waiter: Waiter) -> bool:
+        """
+        Registers the waiter for the next dead letter; False: there are news (or closed).
+        """
+
     @property
     def dead_letters_recorded(self) -> int: ...
 

@@ -14,13 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from . import _core, _lifecycle
 from ._action import Invocation
 from ._agent import Agent
 from ._bridge import bridge_for, running_bridge
-from ._dead_letter import DeadLetter, DeadLetterReason
+from ._dead_letter import DeadLetter, DeadLetterForwarder, letters_of
 from ._errors import (
     ActionInputError,
     ActionNotFound,
@@ -113,6 +113,7 @@ class LocalMesh:
         self._leaving: set[AgentRunner] = set()  # removed, still draining or stopping
         self._background: BackgroundLoop | None = None
         self._lock = threading.Lock()  # guards _background's creation and _state changes
+        self._forwarder = DeadLetterForwarder(self._core, self._logs_own_failure)
         _lifecycle.track(self)
 
     # -- agents ------------------------------------------------------------------------------
@@ -154,6 +155,7 @@ class LocalMesh:
         self._runners[agent.name] = runner
         bridge.runners[cell.id] = runner
         agent._serendip_mesh = self  # type: ignore[attr-defined]
+        self._forwarder.ensure_running(loop)
         if getattr(agent, "on_start", None) is None:
             runner._started = True
         elif loop is _running_loop():
@@ -244,13 +246,7 @@ class LocalMesh:
         ``metrics()["totals"]["dead_letters"]`` counts every one ever recorded.
         """
         self._check_open()
-        return [
-            DeadLetter(
-                cast(DeadLetterReason, reason), target, sender or None, mid or None, rid or None,
-                detail, when,
-            )
-            for reason, target, sender, mid, rid, detail, when in self._core.dead_letters()
-        ]
+        return letters_of(self._core.dead_letters())
 
     # -- one-way messages --------------------------------------------------------------------
 
@@ -683,6 +679,14 @@ class LocalMesh:
                     ) from None
         finally:
             bridge.forget(token)
+
+    def _logs_own_failure(self, letter: DeadLetter) -> bool:
+        """A Python agent's failed one-way message is logged by its runner, traceback and all."""
+        if letter.reason != "failed":
+            return False
+        return letter.target in self._runners or any(
+            r.agent.name == letter.target for r in self._leaving
+        )
 
     def _raise_if_rejecting(self, target: str) -> None:
         """Raises MailboxFull if ``target``'s full mailbox rejects rather than makes senders wait."""

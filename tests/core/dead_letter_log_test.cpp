@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include <array>
 #include <stdexcept>
 #include <string>
@@ -59,6 +61,40 @@ TEST(DeadLetterLog, letters_are_kept_oldest_first_with_every_field) {
   EXPECT_EQ(seen[0].detail, "ValueError: bad input");
   EXPECT_EQ(seen[0].time, first.time);
   EXPECT_EQ(ids(uut.snapshot()), (std::vector<MessageId>{1, 2, 3}));  // snapshot leaves them
+}
+
+TEST(DeadLetterLog, since_hands_out_the_letters_recorded_after_those_seen_that_are_still_kept) {
+  DeadLetterLog uut(3);
+  std::uint64_t now = 0;
+  EXPECT_TRUE(uut.since(0, now).empty());
+  EXPECT_EQ(now, 0u);
+  for (MessageId id = 1; id <= 5; ++id) uut.record(letter(id));
+  std::vector<DeadLetter> fresh = uut.since(3, now);
+  EXPECT_EQ(now, 5u);
+  ASSERT_EQ(fresh.size(), 2u);
+  EXPECT_EQ(fresh[0].message_id, 4u);
+  EXPECT_EQ(fresh[1].message_id, 5u);
+  EXPECT_EQ(uut.since(0, now).size(), 3u);  // 1 and 2 were evicted
+  EXPECT_TRUE(uut.since(5, now).empty());
+}
+
+TEST(DeadLetterLog, a_watcher_hears_of_the_next_letter_once_and_close_releases_the_rest) {
+  DeadLetterLog uut;
+  uut.record(letter(1));
+  auto early = std::make_shared<BlockingWaiter>();
+  EXPECT_FALSE(uut.watch(0, early));  // there is news already: read it first
+  auto waiter = std::make_shared<BlockingWaiter>();
+  ASSERT_TRUE(uut.watch(1, waiter));
+  EXPECT_FALSE(waiter->done());
+  uut.record(letter(2));
+  ASSERT_TRUE(waiter->done());
+  EXPECT_EQ(waiter->take().status, Status::ok);
+  auto last = std::make_shared<BlockingWaiter>();
+  ASSERT_TRUE(uut.watch(2, last));
+  uut.close_watchers();
+  ASSERT_TRUE(last->done());
+  EXPECT_EQ(last->take().status, Status::closed);
+  EXPECT_FALSE(uut.watch(2, std::make_shared<BlockingWaiter>()));
 }
 
 TEST(DeadLetterLog, a_full_log_evicts_its_oldest_letters_and_counts_them) {
