@@ -1,7 +1,8 @@
 """Runs one repetition of one Python scenario for one implementation, in this fresh process.
 
 Usage: ``python bench/child.py IMPLEMENTATION SCENARIO PARAMS_JSON``. Prints one JSON line:
-``{"raw": {"seconds": ..., "peak_rss_kb": ...}, "note": ...}``, or ``{"unsupported": reason}``.
+``{"raw": {"seconds": ..., "peak_rss_kb": ...}, "note": ...}`` (more raw values when the
+scenario function returns a dict of them), or ``{"unsupported": reason}``.
 Any other failure (a wrong result, a crash) leaves a traceback on stderr and a non-zero exit.
 A process of its own per measurement keeps peak RSS honest and contains a peer's crash or hang.
 """
@@ -15,6 +16,9 @@ from pathlib import Path
 
 from impls import IMPLEMENTATIONS, Unsupported
 
+# Baselines of one scenario only (``Scenario.implementations``), beside those of every scenario.
+ONE_SCENARIO = {"openai": "impls.openai_impl"}
+
 
 def peak_rss_kb() -> int:
     """This process's peak resident set (KiB), from /proc: getrusage's ru_maxrss would be no
@@ -26,13 +30,14 @@ def peak_rss_kb() -> int:
 
 
 def main(implementation: str, scenario: str, params: dict[str, object]) -> dict[str, object]:
-    module = importlib.import_module(IMPLEMENTATIONS[implementation])
+    module = importlib.import_module((IMPLEMENTATIONS | ONE_SCENARIO)[implementation])
     try:
-        seconds = getattr(module, scenario)(**params)
+        measured = getattr(module, scenario)(**params)
     except Unsupported as e:
         return {"unsupported": str(e)}
+    raw = measured if isinstance(measured, dict) else {"seconds": measured}
     note = getattr(module, "NOTES", {}).get(scenario)
-    return {"raw": {"seconds": seconds, "peak_rss_kb": peak_rss_kb()}, "note": note}
+    return {"raw": raw | {"peak_rss_kb": peak_rss_kb()}, "note": note}
 
 
 if __name__ == "__main__":

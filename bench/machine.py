@@ -13,7 +13,7 @@ from pathlib import Path
 __all__ = ["describe", "serendip_build"]
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("serendip", "pykka", "autogen-core", "ceylonai-next", "matplotlib")
+PACKAGES = ("serendip", "pykka", "autogen-core", "ceylonai-next", "openai", "httpx2", "matplotlib")
 
 
 def _first_line(command: list[str]) -> str | None:

@@ -1,10 +1,11 @@
 """The scenarios of issue 3: their sizes (full and ``--quick``), metrics and targets.
 
 A Python scenario calls the implementation function of the same name with ``params`` as
-keyword arguments; it returns the seconds of message work, and ``derive`` turns those (and the
-child's peak RSS) into the scenario's metrics. The native scenario runs two C++ programs whose
-JSON output ``derive`` reads. Every target compares serendip's median with one other row's
-median of the same run: ratio = serendip / other, met when ``ratio op factor``.
+keyword arguments; it returns the seconds of message work (or a dict of raw values), and
+``derive`` turns those (and the child's peak RSS) into the scenario's metrics. The native
+scenario runs two C++ programs whose JSON output ``derive`` reads. Every target compares
+serendip's median with one other row's median of the same run: ratio = serendip / other, met
+when ``ratio op factor``.
 """
 
 from __future__ import annotations
@@ -142,6 +143,21 @@ SCENARIOS: tuple[Scenario, ...] = (
         derive=lambda raw, p: {"oneway": raw["oneway_msgs_per_s"], "rtt": raw["rtt_us"]},
         implementations=("serendip", "caf"),
         native=True,
+    ),
+    Scenario(
+        "llm_calls",
+        "concurrent chat calls to a scripted OpenAI-compatible server in a process of its own",
+        params={"n_calls": 1_000},
+        quick={"n_calls": 100},
+        metrics=(
+            Metric("cpu", "µs", False, (Target("openai", "<=", 0.2),)),
+            Metric("wall", "ms", False),
+        ),
+        derive=lambda raw, p: {
+            "cpu": raw["cpu_seconds"] / p["n_calls"] * 1e6,  # the client's, all its threads
+            "wall": raw["seconds"] * 1e3,  # all the calls, from the first sent to the last answer
+        },
+        implementations=("serendip", "openai"),
     ),
 )
 

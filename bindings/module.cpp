@@ -27,6 +27,7 @@ nb::object from_payload(const Payload& payload) {
   if (!payload.has_value()) return nb::none();
   if (const auto* ref = payload.get<PyRef>()) return ref->object();
   if (const auto* s = payload.get<std::string>()) return nb::str(s->data(), s->size());
+  if (nb::object llm = llm_payload(payload); llm.is_valid()) return llm;
   throw nb::type_error("a native payload of a type Python cannot read");
 }
 
@@ -62,4 +63,5 @@ NB_MODULE(_core, m) {
   bind_mesh(m);
   bind_context(m);
   bind_dispatcher(m);
+  bind_llm(m);
 }

@@ -1,4 +1,4 @@
-"""serendip, driven through its public API only (``serendip.LocalMesh`` and ``serendip.Agent``)."""
+"""serendip, driven through its public API only (``LocalMesh``, ``Agent`` and ``LlmAgent``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import serendip
 
+import llm_server
 from impls import check
 
 NOTES: dict[str, str] = {}
@@ -166,3 +167,24 @@ async def _many(n_agents: int) -> float:
 
 def many_agents(n_agents: int) -> float:
     return asyncio.run(_many(n_agents))
+
+
+async def _llm_calls(url: str, n_calls: int) -> dict[str, float]:
+    agent = serendip.LlmAgent(
+        "bench",
+        f"openai::{llm_server.MODEL}",
+        base_url=url,
+        api_key=llm_server.API_KEY,
+        max_concurrency=n_calls,
+    )
+
+    async def call(i: int) -> str:
+        # A conversation per call: histories stay one exchange long, as the baseline's are.
+        return await agent.send_message(f"question {i}", conversation=f"c{i}")
+
+    return await llm_server.timed_calls(call, n_calls)
+
+
+def llm_calls(n_calls: int) -> dict[str, float]:
+    with llm_server.serve() as url:
+        return asyncio.run(_llm_calls(url, n_calls))

@@ -18,13 +18,30 @@ from ._errors import ActionNotFound as ActionNotFound
 from ._errors import AgentNotFound as AgentNotFound
 from ._errors import DuplicateAgent as DuplicateAgent
 from ._errors import HandlerError as HandlerError
+from ._errors import LlmConfigError as LlmConfigError
+from ._errors import LlmError as LlmError
+from ._errors import LlmHttpError as LlmHttpError
+from ._errors import LlmProtocolError as LlmProtocolError
+from ._errors import LlmProviderError as LlmProviderError
+from ._errors import LlmResponseTooLarge as LlmResponseTooLarge
+from ._errors import LlmTimeout as LlmTimeout
+from ._errors import LlmTransportError as LlmTransportError
 from ._errors import MailboxFull as MailboxFull
 from ._errors import MeshClosed as MeshClosed
 from ._errors import MeshError as MeshError
 from ._errors import MessageDropped as MessageDropped
 from ._errors import QueryTimeout as QueryTimeout
 from ._errors import RequestNotFound as RequestNotFound
+from ._conversation import ChatMessage as ChatMessage
+from ._llm_agent import LlmAgent as LlmAgent
+from ._llm_agent import LlmReply as LlmReply
+from ._llm_agent import set_provider_limits as set_provider_limits
+from ._llm_client import LlmToolCall as LlmToolCall
+from ._llm_client import Usage as Usage
 from ._mesh import LocalMesh as LocalMesh
+from ._react import ReActConfig as ReActConfig
+from ._react import ReActResult as ReActResult
+from ._react import ReActStep as ReActStep
 from ._tracking import MeshRequest as MeshRequest
 from ._tracking import MeshResult as MeshResult
 
@@ -36,10 +53,22 @@ __all__ = [
     "ActionSpec",
     "Agent",
     "AgentNotFound",
+    "ChatMessage",
     "Context",
     "DeadLetter",
     "DuplicateAgent",
     "HandlerError",
+    "LlmAgent",
+    "LlmConfigError",
+    "LlmError",
+    "LlmHttpError",
+    "LlmProtocolError",
+    "LlmProviderError",
+    "LlmReply",
+    "LlmResponseTooLarge",
+    "LlmTimeout",
+    "LlmToolCall",
+    "LlmTransportError",
     "LocalMesh",
     "MailboxFull",
     "MeshClosed",
@@ -48,8 +77,13 @@ __all__ = [
     "MeshResult",
     "MessageDropped",
     "QueryTimeout",
+    "ReActConfig",
+    "ReActResult",
+    "ReActStep",
     "RequestNotFound",
+    "Usage",
     "action",
+    "set_provider_limits",
 ]
 
 # Tracebacks and reprs say serendip.Agent, not serendip._agent.Agent.

@@ -1,6 +1,6 @@
 """serendip's native engine. Private: import from `serendip` instead."""
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 import contextvars
 from typing import Any
 
@@ -247,3 +247,82 @@ class Dispatcher:
 
     def stop(self) -> None:
         """Takes no more messages."""
+
+class LlmEndpoint:
+    """A resolved 'provider::model': URL, protocol and key (never shown)."""
+
+    def __init__(self, model: str, base_url: str = '', api_key: str = '', api_version: str = '') -> None:
+        """
+        Resolves the model string; raises LlmConfigError (a missing key, an unknown provider).
+        """
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def family(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def has_key(self) -> bool: ...
+
+    def redact(self, text: str) -> str:
+        """`text` with the key replaced by '***'."""
+
+class LlmTools:
+    """Tool specs parsed once: (name, description, JSON schema text)."""
+
+    def __init__(self, tools: Sequence[tuple[str, str, str]]) -> None: ...
+
+    def __len__(self) -> int: ...
+
+class LlmStats:
+    """Counters of one LLM agent's calls."""
+
+    def __init__(self) -> None: ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """
+        calls, succeeded, cancelled, failed (by error), retries, tokens, latency.
+        """
+
+class LlmStream(Waiter):
+    """Events of one streamed call, for its loop."""
+
+    def __init__(self) -> None: ...
+
+    def take(self) -> tuple[list[tuple[int, str, int, str, str]], tuple[int, object, str, str] | None]:
+        """
+        (events, outcome or None): the events so far, and the end once it came.
+        """
+
+    def arm(self, waiter: Waiter) -> bool:
+        """
+        Completes `waiter` at the next event or the end; False when one is already here.
+        """
+
+class LlmClient:
+    """Chat completions on one native HTTP I/O thread."""
+
+    def __init__(self, max_connections: int = 1024) -> None: ...
+
+    def chat(self, done: Waiter, endpoint: LlmEndpoint, system: str, messages: list, tools: LlmTools | None, temperature: float | None, max_tokens: int | None, limit_keys: Sequence[str], timeout: float, max_attempts: int, stats: LlmStats | None) -> int:
+        """
+        Starts a call; `done` completes with its outcome. Returns the call's id.
+        """
+
+    def chat_stream(self, sink: LlmStream, endpoint: LlmEndpoint, system: str, messages: list, tools: LlmTools | None, temperature: float | None, max_tokens: int | None, limit_keys: Sequence[str], timeout: float, max_attempts: int, stats: LlmStats | None) -> int:
+        """Starts a streamed call into `sink`. Returns the call's id."""
+
+    def cancel(self, call_id: int) -> None: ...
+
+    def set_limits(self, key: str, max_concurrency: int, requests_per_minute: int, tokens_per_minute: int) -> None:
+        """A limit key's limits (0 = unlimited)."""
+
+    def close(self) -> None:
+        """Ends every open call with 'closed' and stops the I/O thread."""

@@ -16,6 +16,14 @@ __all__ = [
     "RequestNotFound",
     "ActionNotFound",
     "ActionInputError",
+    "LlmError",
+    "LlmConfigError",
+    "LlmHttpError",
+    "LlmProviderError",
+    "LlmProtocolError",
+    "LlmTimeout",
+    "LlmTransportError",
+    "LlmResponseTooLarge",
 ]
 
 
@@ -95,3 +103,57 @@ class HandlerError(MeshError):
         )
         error.__cause__ = exc
         return error
+
+
+class LlmError(Exception):
+    """Base class of the errors of LLM calls. Messages never contain an API key.
+
+    ``provider`` and ``model`` name the endpoint; ``status`` is the last HTTP status (0 when no
+    response arrived), ``attempts`` the HTTP attempts made (retries included) and
+    ``provider_type`` the provider's own error type or code when it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        status: int = 0,
+        attempts: int = 0,
+        provider_type: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.attempts = attempts
+        self.provider_type = provider_type
+
+
+class LlmConfigError(LlmError, ValueError):
+    """A model string, provider, key or setting is unusable; raised before any request."""
+
+
+class LlmHttpError(LlmError):
+    """The provider answered with a non-2xx status (after any retries): ``status`` says which."""
+
+
+class LlmProviderError(LlmError):
+    """The provider answered with an error object (``provider_type`` holds its type)."""
+
+
+class LlmProtocolError(LlmError):
+    """The provider's answer was not the protocol's JSON or stream (malformed, cut short)."""
+
+
+class LlmTimeout(LlmError, TimeoutError):
+    """A connect, idle or total timeout passed before the provider answered."""
+
+
+class LlmTransportError(LlmError, ConnectionError):
+    """No answer: the connection was refused or reset, or DNS or TLS failed."""
+
+
+class LlmResponseTooLarge(LlmError):
+    """The provider's answer passed the response size limit."""

@@ -95,6 +95,8 @@ struct HttpClient::Impl {
   void apply(Command& command);
   void admit(Submission& s);
   void cancel(RequestId id);
+  void enqueue(Transfer& t, bool retry);
+  void release_passed(Transfer& t);
   void start_ready();
   void start(Transfer& t);
   void fire_timers();
@@ -232,10 +234,33 @@ void HttpClient::Impl::apply(Command& command) {
 }
 
 void HttpClient::Impl::admit(Submission& s) {
-  auto t = std::make_unique<Transfer>(s.id, std::move(s.request), std::move(s.on_chunk),
-                                      std::move(s.on_done));
-  limiter_.push(t->request.limit_key, t->id, t->request.estimated_tokens);
-  transfers_.emplace(t->id, std::move(t));
+  auto owned = std::make_unique<Transfer>(s.id, std::move(s.request), std::move(s.on_chunk),
+                                          std::move(s.on_done));
+  Transfer& t = *owned;
+  // In the map first: a start that fails at once finishes the transfer, which takes it out.
+  transfers_.emplace(t.id, std::move(owned));
+  enqueue(t, false);
+}
+
+// Into the first key's queue, at the front for a retry (it has waited its turn already), or
+// straight to its attempt when it has no key. Holds no slot yet.
+void HttpClient::Impl::enqueue(Transfer& t, bool retry) {
+  t.state = Transfer::State::queued;
+  t.stage = 0;
+  if (t.request.limit_keys.empty()) {
+    start(t);
+  } else if (retry) {
+    limiter_.push_front(t.request.limit_keys.front(), t.id, t.request.estimated_tokens);
+  } else {
+    limiter_.push(t.request.limit_keys.front(), t.id, t.request.estimated_tokens);
+  }
+}
+
+// Frees the slots of the keys `t` has passed: all of them after an attempt, the ones before
+// the key it waits at when it leaves a queue.
+void HttpClient::Impl::release_passed(Transfer& t) {
+  for (std::size_t i = 0; i < t.stage; ++i) limiter_.release(t.request.limit_keys[i]);
+  t.stage = 0;
 }
 
 void HttpClient::Impl::cancel(RequestId id) {
@@ -245,24 +270,36 @@ void HttpClient::Impl::cancel(RequestId id) {
   if (t.state == Transfer::State::running) {
     stop_running(t);
   } else if (t.state == Transfer::State::queued) {
-    limiter_.remove(t.request.limit_key, t.id);
-  }  // retry_wait: its timer finds the transfer gone
+    limiter_.remove(t.request.limit_keys[t.stage], t.id);
+    release_passed(t);
+  }  // retry_wait: holds no slot, and its timer finds the transfer gone
   finish(t, failure(ResponseKind::cancelled, "the request was cancelled", t.attempts));
 }
 
+// A ticket that passes a key moves to the back of its next key's queue, where one pass of
+// take_ready may already have looked; so passes repeat until none moves a ticket, or a request
+// whose passage freed nothing would stall until some unrelated wake-up.
 void HttpClient::Impl::start_ready() {
-  ready_.clear();
-  limiter_.take_ready(ready_);
-  for (RateLimiter::Ticket id : ready_) {
-    auto it = transfers_.find(id);
-    if (it != transfers_.end()) start(*it->second);
-  }
+  do {
+    ready_.clear();
+    limiter_.take_ready(ready_);
+    for (RateLimiter::Ticket id : ready_) {
+      auto it = transfers_.find(id);
+      if (it == transfers_.end()) continue;
+      Transfer& t = *it->second;
+      if (++t.stage < t.request.limit_keys.size()) {
+        limiter_.push(t.request.limit_keys[t.stage], t.id, t.request.estimated_tokens);
+      } else {
+        start(t);
+      }
+    }
+  } while (!ready_.empty());
 }
 
 void HttpClient::Impl::start(Transfer& t) {
   if (!t.open_attempt() || curl_multi_add_handle(multi_, t.easy) != CURLM_OK) {
     t.close_attempt();
-    limiter_.release(t.request.limit_key);
+    release_passed(t);
     finish(t, failure(ResponseKind::transport, "libcurl could not start the transfer", t.attempts));
     return;
   }
@@ -282,8 +319,7 @@ void HttpClient::Impl::fire_timers() {
     if (it == transfers_.end() || it->second->attempts != timer.attempt) continue;
     Transfer& t = *it->second;
     if (timer.kind == Timer::Kind::retry && t.state == Transfer::State::retry_wait) {
-      t.state = Transfer::State::queued;
-      limiter_.push_front(t.request.limit_key, t.id, t.request.estimated_tokens);
+      enqueue(t, true);
     } else if (timer.kind == Timer::Kind::idle && t.state == Transfer::State::running) {
       check_idle(t, now);
     }
@@ -322,7 +358,7 @@ void HttpClient::Impl::collect_done() {
 void HttpClient::Impl::stop_running(Transfer& t) {
   curl_multi_remove_handle(multi_, t.easy);
   t.close_attempt();
-  limiter_.release(t.request.limit_key);
+  release_passed(t);
 }
 
 void HttpClient::Impl::end_attempt(Transfer& t, Verdict&& verdict) {

@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 
+#include <cstddef>
 #include <string>
 
 namespace serendip::http::internal {
@@ -16,7 +17,7 @@ namespace serendip::http::internal {
 /// here is shared with another thread.
 struct Transfer {
   enum class State : std::uint8_t {
-    queued,      ///< in the RateLimiter's queue
+    queued,      ///< in the RateLimiter's queue of `request.limit_keys[stage]`
     running,     ///< `easy` is in the multi handle
     retry_wait,  ///< between attempts, on a retry timer
   };
@@ -40,6 +41,10 @@ struct Transfer {
   HttpClient::OnChunk on_chunk;
   HttpClient::OnDone on_done;
   State state = State::queued;
+  /// How many of `request.limit_keys` it has passed, holding a RateLimiter slot at each:
+  /// while queued, the index of the key it waits at; while running, all of them; 0 while
+  /// waiting to retry (an ended attempt frees them all).
+  std::size_t stage = 0;
   int attempts = 0;
   bool streamed = false;  ///< a chunk reached `on_chunk`: the request is never retried
 

@@ -79,7 +79,7 @@ std::string ollama_base(std::string_view host) {
   bool bracketed = authority.front() == '[';
   bool has_port = bracketed ? authority.find("]:") != std::string::npos
                             : authority.find(':') != std::string::npos;
-  if (!has_port && !scheme_given) authority += ":" + std::string(ollama_default_port);
+  if (!has_port && !scheme_given) authority.append(":").append(ollama_default_port);
   return without_trailing_slashes(scheme + "://" + authority + std::string(path));
 }
 
@@ -201,7 +201,7 @@ Endpoint endpoint(const ModelRef& ref, const EndpointOptions& options, const Env
   }
 
   Endpoint out{url_of(ref, base, options, env), {{"Content-Type", "application/json"}},
-               ref.provider.family};
+               ref.provider.family, key};
   if (ref.provider.family == WireFamily::anthropic) {
     out.headers.emplace_back("x-api-key", key);
     out.headers.emplace_back("anthropic-version", anthropic_api_version);

@@ -1,5 +1,5 @@
 // tests/core/http_client_test.cpp: the HTTP client against a scripted loopback server: echo, concurrency,
-// streaming, retries, timeouts, errors, limits, cancel and close.
+// streaming, retries, timeouts, errors, limits (chained keys too), cancel and close.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/http/client.hpp>
 
@@ -20,6 +20,9 @@
 
 namespace serendip::http {
 namespace {
+
+// "/<i>"; built by append: GCC 12 warns falsely (-Wrestrict) on "/" + std::to_string(i).
+std::string path_of(int i) { return std::string("/").append(std::to_string(i)); }
 
 using namespace std::chrono_literals;
 using serendip::testing::LoopbackHttpServer;
@@ -172,12 +175,12 @@ TEST(HttpClient, a_thousand_concurrent_requests_are_all_in_flight_together_from_
   HttpClient uut;
   std::vector<std::future<Response>> futures;
   for (std::size_t i = 0; i < kMany; ++i) {
-    futures.push_back(send(uut, get(server.url("/" + std::to_string(i)))));
+    futures.push_back(send(uut, get(server.url(path_of(i)))));
   }
   for (std::size_t i = 0; i < kMany; ++i) {
     const Response r = await(futures[i]);
     ASSERT_EQ(r.kind, ResponseKind::ok) << i << ": " << r.error;
-    ASSERT_EQ(r.body, "/" + std::to_string(i));
+    ASSERT_EQ(r.body, path_of(i));
   }
   EXPECT_GE(server.max_in_flight(), kMany / 2);
 }
@@ -435,7 +438,7 @@ TEST(HttpClient, cancelling_a_request_queued_by_its_limit_ends_it_before_it_star
   HttpClient uut;
   uut.set_limits("one", Limits{1, 0, 0});
   Request request = get(server.url());
-  request.limit_key = "one";
+  request.limit_keys = {"one"};
   auto running = send(uut, request);
   auto promise = std::make_shared<std::promise<Response>>();
   auto queued = promise->get_future();
@@ -477,7 +480,7 @@ TEST(HttpClient, close_ends_running_and_queued_requests_exactly_once_as_closed) 
   uut.set_limits("capped", Limits{kRunning, 0, 0});
   for (std::size_t i = 0; i < kTotal; ++i) {
     Request request = get(server.url());
-    request.limit_key = "capped";
+    request.limit_keys = {"capped"};
     uut.submit(std::move(request), nullptr, done.callback(i));
   }
   ASSERT_TRUE(server.wait_for_in_flight(kRunning));
@@ -514,12 +517,138 @@ TEST(HttpClient, a_concurrency_limit_caps_what_the_server_sees_at_once) {
   uut.set_limits("llm", Limits{kCap, 0, 0});
   std::vector<std::future<Response>> futures;
   for (int i = 0; i < 30; ++i) {
-    Request request = get(server.url("/" + std::to_string(i)));
-    request.limit_key = "llm";
+    Request request = get(server.url(path_of(i)));
+    request.limit_keys = {"llm"};
     futures.push_back(send(uut, std::move(request)));
   }
   for (auto& f : futures) ASSERT_EQ(await(f).kind, ResponseKind::ok);
   EXPECT_EQ(server.max_in_flight(), kCap);
+}
+
+TEST(HttpClient, the_tighter_of_two_chained_keys_caps_what_the_server_sees_at_once) {
+  constexpr std::size_t kProviderCap = 2;
+  LoopbackHttpServer server([](const RecordedRequest& r, std::size_t i) {
+    ScriptedReply reply = echo(r, i);
+    reply.hold_until_in_flight = kProviderCap;
+    return reply;
+  });
+  HttpClient uut;
+  uut.set_limits("agent", Limits{4, 0, 0});
+  uut.set_limits("provider", Limits{kProviderCap, 0, 0});
+  std::vector<std::future<Response>> futures;
+  for (int i = 0; i < 20; ++i) {
+    Request request = get(server.url(path_of(i)));
+    request.limit_keys = {"agent", "provider"};
+    futures.push_back(send(uut, std::move(request)));
+  }
+  for (int i = 0; i < 20; ++i) {
+    const Response r = await(futures[i]);
+    ASSERT_EQ(r.kind, ResponseKind::ok) << i << ": " << r.error;
+    EXPECT_EQ(r.body, "GET /" + std::to_string(i) + "|");
+  }
+  EXPECT_EQ(server.max_in_flight(), kProviderCap);
+}
+
+TEST(HttpClient, agents_with_their_own_keys_share_one_provider_key) {
+  constexpr std::size_t kProviderCap = 3;
+  constexpr int kPerAgent = 15;
+  LoopbackHttpServer server([](const RecordedRequest& r, std::size_t i) {
+    ScriptedReply reply = echo(r, i);
+    reply.hold_until_in_flight = kProviderCap;
+    return reply;
+  });
+  HttpClient uut;
+  uut.set_limits("agent:1", Limits{10, 0, 0});
+  uut.set_limits("agent:2", Limits{10, 0, 0});
+  uut.set_limits("provider:p", Limits{kProviderCap, 0, 0});
+  std::vector<std::future<Response>> futures;
+  std::vector<std::string> targets;
+  for (int i = 0; i < kPerAgent; ++i) {
+    for (const char* agent : {"agent:1", "agent:2"}) {
+      targets.push_back(std::string("/").append(agent).append("/").append(std::to_string(i)));
+      Request request = get(server.url(targets.back()));
+      request.limit_keys = {agent, "provider:p"};
+      futures.push_back(send(uut, std::move(request)));
+    }
+  }
+  for (std::size_t i = 0; i < futures.size(); ++i) {
+    const Response r = await(futures[i]);
+    ASSERT_EQ(r.kind, ResponseKind::ok) << targets[i] << ": " << r.error;
+    EXPECT_EQ(r.body, "GET " + targets[i] + "|");
+  }
+  EXPECT_EQ(server.requests().size(), futures.size());
+  EXPECT_EQ(server.max_in_flight(), kProviderCap);
+}
+
+TEST(HttpClient, cancelling_a_request_queued_at_its_second_key_frees_its_first_keys_slot) {
+  // "/hold" holds the only "p" slot for good; every other target is answered.
+  LoopbackHttpServer server([](const RecordedRequest& r, std::size_t i) {
+    return r.target == "/hold" ? ScriptedReply::silent() : echo(r, i);
+  });
+  HttpClient uut;
+  uut.set_limits("a", Limits{2, 0, 0});
+  uut.set_limits("p", Limits{1, 0, 0});
+  Request holder = get(server.url("/hold"));
+  holder.limit_keys = {"a", "p"};
+  Request second = get(server.url("/second"));
+  second.limit_keys = {"a", "p"};
+  Request behind = get(server.url("/behind"));
+  behind.limit_keys = {"a"};
+
+  auto holding = send(uut, holder);
+  std::atomic<int> second_done{0};
+  auto second_promise = std::make_shared<std::promise<Response>>();
+  auto second_future = second_promise->get_future();
+  const RequestId second_id =
+      uut.submit(second, nullptr, [&second_done, second_promise](Response&& r) {
+        if (second_done.fetch_add(1) == 0) second_promise->set_value(std::move(r));
+      });
+  auto queued_behind = send(uut, behind);
+  // An unlimited request ends only after the I/O thread applied the submissions before it and
+  // let every ticket through as far as it could: "second" now holds the other "a" slot and
+  // waits at "p", so "behind" waits at "a".
+  ASSERT_EQ(fetch(uut, get(server.url("/probe"))).kind, ResponseKind::ok);
+  EXPECT_EQ(queued_behind.wait_for(0s), std::future_status::timeout);
+
+  uut.cancel(second_id);
+  const Response cancelled = await(second_future);
+  EXPECT_EQ(cancelled.kind, ResponseKind::cancelled);
+  EXPECT_EQ(cancelled.attempts, 0);
+  const Response r = await(queued_behind);
+  EXPECT_EQ(r.kind, ResponseKind::ok) << r.error;
+  EXPECT_EQ(r.body, "GET /behind|");
+  EXPECT_EQ(holding.wait_for(0s), std::future_status::timeout);
+
+  uut.close();  // joins the I/O thread: every on_done has run
+  EXPECT_EQ(second_done.load(), 1);
+  for (const RecordedRequest& seen : server.requests()) EXPECT_NE(seen.target, "/second");
+}
+
+TEST(HttpClient, a_request_without_limit_keys_starts_at_once_and_retries_while_keyed_ones_wait) {
+  std::size_t flaky_seen = 0;  // server thread only
+  LoopbackHttpServer server([&flaky_seen](const RecordedRequest& r, std::size_t) {
+    if (r.target == "/hold") return ScriptedReply::silent();
+    if (r.target == "/flaky" && flaky_seen++ == 0) return ScriptedReply::plain(500, "oops");
+    return ScriptedReply::plain(200, r.target);
+  });
+  HttpClient uut;
+  uut.set_limits("one", Limits{1, 0, 0});
+  Request held = get(server.url("/hold"));
+  held.limit_keys = {"one"};
+  Request waiting = get(server.url("/waiting"));
+  waiting.limit_keys = {"one"};
+  auto holding = send(uut, held);
+  auto queued = send(uut, waiting);
+  ASSERT_TRUE(server.wait_for_requests(1));
+
+  Request unlimited = get(server.url("/flaky"));
+  ASSERT_TRUE(unlimited.limit_keys.empty());
+  unlimited.retry = quick_retries();
+  const Response r = fetch(uut, unlimited);
+  EXPECT_EQ(r.kind, ResponseKind::ok) << r.error;
+  EXPECT_EQ(r.body, "/flaky");
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_EQ(queued.wait_for(0s), std::future_status::timeout);
 }
 
 TEST(HttpClient, a_callback_may_submit_the_next_request) {

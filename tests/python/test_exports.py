@@ -12,10 +12,22 @@ PUBLIC = [
     "ActionSpec",
     "Agent",
     "AgentNotFound",
+    "ChatMessage",
     "Context",
     "DeadLetter",
     "DuplicateAgent",
     "HandlerError",
+    "LlmAgent",
+    "LlmConfigError",
+    "LlmError",
+    "LlmHttpError",
+    "LlmProtocolError",
+    "LlmProviderError",
+    "LlmReply",
+    "LlmResponseTooLarge",
+    "LlmTimeout",
+    "LlmToolCall",
+    "LlmTransportError",
     "LocalMesh",
     "MailboxFull",
     "MeshClosed",
@@ -24,8 +36,13 @@ PUBLIC = [
     "MeshResult",
     "MessageDropped",
     "QueryTimeout",
+    "ReActConfig",
+    "ReActResult",
+    "ReActStep",
     "RequestNotFound",
+    "Usage",
     "action",
+    "set_provider_limits",
 ]
 
 ERRORS = [
@@ -63,6 +80,29 @@ def test_every_public_name_says_it_lives_in_serendip(name: str) -> None:
 @pytest.mark.parametrize("name", ERRORS)
 def test_every_mesh_error_derives_from_mesh_error(name: str) -> None:
     assert issubclass(getattr(serendip, name), serendip.MeshError)
+
+
+LLM_ERRORS = [
+    "LlmConfigError",
+    "LlmHttpError",
+    "LlmProtocolError",
+    "LlmProviderError",
+    "LlmResponseTooLarge",
+    "LlmTimeout",
+    "LlmTransportError",
+]
+
+
+@pytest.mark.parametrize("name", LLM_ERRORS)
+def test_every_llm_error_derives_from_llm_error(name: str) -> None:
+    assert issubclass(getattr(serendip, name), serendip.LlmError)
+
+
+def test_llm_errors_are_the_builtin_kinds_they_stand_for() -> None:
+    assert issubclass(serendip.LlmConfigError, ValueError)
+    assert issubclass(serendip.LlmTimeout, TimeoutError)
+    assert issubclass(serendip.LlmTransportError, ConnectionError)
+    assert not issubclass(serendip.LlmError, serendip.MeshError)
 
 
 def test_mesh_error_is_an_ordinary_exception() -> None:

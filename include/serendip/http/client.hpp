@@ -26,9 +26,11 @@ struct ClientOptions {
 /// per request, keep-alive connections reused, TLS peers and host names verified (libcurl's
 /// defaults, never turned off), HTTP/2 multiplexing where the server offers it over TLS.
 ///
-/// Every request passes through the RateLimiter under its `limit_key`, then runs with up to
-/// `retry.max_attempts` attempts; a retry waits on the I/O thread's own timers and goes back to
-/// the front of its key's queue. Exactly one `on_done` per submit, whatever ends it.
+/// Every request passes through the RateLimiter under each of its `limit_keys` in order (see
+/// Request::limit_keys), holding what it took at each key, then runs with up to
+/// `retry.max_attempts` attempts. An attempt's end frees every key's slot; a retry waits on
+/// the I/O thread's own timers and goes back to the front of its first key's queue. Exactly
+/// one `on_done` per submit, whatever ends it.
 ///
 /// Callbacks run on the I/O thread, one at a time, with no client lock held: they must be
 /// short, must not block, must not throw (the process terminates), and must never call into
@@ -37,7 +39,10 @@ struct ClientOptions {
 ///
 /// Costs: `submit` is one lock and a vector append, plus one wake-up write only when the
 /// command queue was empty (the I/O thread takes a whole batch per wake). Each attempt costs
-/// one libcurl easy handle and a header list, freed when it ends.
+/// one libcurl easy handle and a header list, freed when it ends. Each pass of a request
+/// through a key is one RateLimiter queue push and pop; the I/O thread re-runs
+/// `RateLimiter::take_ready` (O(keys)) while requests move on to their next key, so once per
+/// key of the longest `limit_keys` plus one, per loop turn.
 class HttpClient {
  public:
   using Options = ClientOptions;

@@ -38,9 +38,15 @@ struct Request {
   /// head included) before the attempt is aborted. 0 = none, the default: a non-streamed
   /// completion may legitimately be silent for minutes.
   std::chrono::milliseconds idle_timeout{0};
-  /// The RateLimiter bucket this request counts against ("" is a key like any other).
-  std::string limit_key;
-  /// This request's weight in its key's tokens-per-minute budget.
+  /// The RateLimiter keys this request passes, in order; empty = starts at once, unlimited.
+  /// It waits in each key's FIFO queue in turn and keeps the slot and budget it took at a key
+  /// while it waits at the later ones (like nested semaphores), then starts its attempt; the
+  /// slots are freed when the attempt ends. E.g. {"agent:7", "provider:openai"}: the agent's
+  /// own cap, then the cap every agent of that provider shares. Requests that share keys must
+  /// list them in the same relative order, as with nested locks: two that hold one key each
+  /// while waiting for the other's could wait forever. ("" is a key like any other.)
+  std::vector<std::string> limit_keys;
+  /// This request's weight in the tokens-per-minute budget of each of its keys.
   std::uint64_t estimated_tokens = 0;
   RetryPolicy retry;
   /// Bytes of body (streamed or kept) beyond which the attempt fails as `too_large`.

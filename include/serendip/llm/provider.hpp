@@ -69,6 +69,9 @@ struct Endpoint {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   WireFamily family;
+  /// The key inside `headers`, kept only to `redact` it from what the provider sends back
+  /// (error messages may quote it); empty when none is sent.
+  std::string api_key{};
 };
 
 /// The URL, headers and family for `ref`. Base URL: `options.base_url`, else OLLAMA_HOST for
