@@ -188,11 +188,11 @@ nb::dict stats_dict(const llm::CallStats& stats) {
   }
   nb::dict latency;
   latency["count"] = s.latency.count;
-  latency["sum_s"] = static_cast<double>(s.latency.sum_ns) / 1e9;
-  latency["max_s"] = static_cast<double>(s.latency.max_ns) / 1e9;
-  latency["p50_s"] = static_cast<double>(s.latency.p50_ns) / 1e9;
-  latency["p95_s"] = static_cast<double>(s.latency.p95_ns) / 1e9;
-  latency["p99_s"] = static_cast<double>(s.latency.p99_ns) / 1e9;
+  latency["sum"] = static_cast<double>(s.latency.sum_ns) / 1e9;
+  latency["max"] = static_cast<double>(s.latency.max_ns) / 1e9;
+  latency["p50"] = static_cast<double>(s.latency.p50_ns) / 1e9;
+  latency["p95"] = static_cast<double>(s.latency.p95_ns) / 1e9;
+  latency["p99"] = static_cast<double>(s.latency.p99_ns) / 1e9;
   nb::dict d;
   d["calls"] = s.calls;
   d["succeeded"] = s.succeeded;

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 from . import _core, _lifecycle
 from ._action import Invocation
@@ -31,10 +31,11 @@ from ._errors import (
     QueryTimeout,
 )
 from ._home import BackgroundLoop
+from ._llm_agent import LlmAgent
 from ._outcome import unwrap
 from ._runner import AgentRunner
 from ._tracking import MeshRequest, MeshResult, RequestTracker
-from .metrics import AgentMetrics, MeshMetrics, MeshTotals
+from .metrics import AgentMetrics, LlmMetrics, MeshMetrics, MeshTotals
 
 __all__ = ["LocalMesh"]
 
@@ -235,7 +236,12 @@ class LocalMesh:
             "in_flight": sum(a["in_flight"] for a in agents.values()),
             "dead_letters": self._core.dead_letters_recorded,
         }
-        return {"mesh": self._name, "agents": agents, "totals": totals}
+        llm = {
+            name: cast("LlmMetrics", runner.agent.llm_metrics())
+            for name, runner in self._runners.items()
+            if isinstance(runner.agent, LlmAgent)
+        }
+        return {"mesh": self._name, "agents": agents, "llm": llm, "totals": totals}
 
     @property
     def dead_letters(self) -> list[DeadLetter]:

@@ -1,7 +1,8 @@
 """serendip.metrics: what ``LocalMesh.metrics()`` returns, and its Prometheus rendering.
 
-``LocalMesh.metrics()`` returns a :class:`MeshMetrics`: one :class:`AgentMetrics` per agent
-and the mesh's totals, as plain dicts (durations in seconds). :func:`prometheus_text` renders
+``LocalMesh.metrics()`` returns a :class:`MeshMetrics`: one :class:`AgentMetrics` per agent,
+one :class:`LlmMetrics` per LLM agent and the mesh's totals, as plain dicts (durations in
+seconds). :func:`prometheus_text` renders
 one in the Prometheus text exposition format 0.0.4, for whatever endpoint the application
 serves it from.
 """
@@ -13,7 +14,14 @@ from typing import TYPE_CHECKING, Literal, TypedDict, cast
 if TYPE_CHECKING:
     from ._mesh import LocalMesh
 
-__all__ = ["AgentMetrics", "LatencySummary", "MeshMetrics", "MeshTotals", "prometheus_text"]
+__all__ = [
+    "AgentMetrics",
+    "LatencySummary",
+    "LlmMetrics",
+    "MeshMetrics",
+    "MeshTotals",
+    "prometheus_text",
+]
 
 
 class LatencySummary(TypedDict):
@@ -51,6 +59,29 @@ class AgentMetrics(TypedDict):
     """How long handlers ran."""
 
 
+class LlmMetrics(TypedDict):
+    """One LLM agent's model calls (``LlmAgent.llm_metrics()``). Tokens are as the provider
+    reported them, except for ``estimated_calls`` calls whose usage it left out."""
+
+    provider: str
+    model: str
+    calls: int
+    """Model calls started (an exchange with tool rounds makes several)."""
+    succeeded: int
+    cancelled: int
+    """Calls cancelled by their caller, or ended by the client closing."""
+    failed: dict[str, int]
+    """Failed calls by error class name (``LlmHttpError``, ``LlmTimeout``, ...)."""
+    retries: int
+    """HTTP attempts beyond each call's first."""
+    prompt_tokens: int
+    completion_tokens: int
+    estimated_calls: int
+    """Successful calls whose usage is an estimate (about 4 characters per token)."""
+    latency: LatencySummary
+    """From a call's start (waiting for a rate limit included) to its end."""
+
+
 class MeshTotals(TypedDict):
     """Sums over the mesh's agents, plus what no agent owns."""
 
@@ -64,10 +95,12 @@ class MeshTotals(TypedDict):
 
 
 class MeshMetrics(TypedDict):
-    """A snapshot of a whole mesh: its name, each agent by name, and the totals."""
+    """A snapshot of a whole mesh: its name, each agent by name, the model calls of each LLM
+    agent by name, and the totals."""
 
     mesh: str
     agents: dict[str, AgentMetrics]
+    llm: dict[str, LlmMetrics]
     totals: MeshTotals
 
 
@@ -97,6 +130,7 @@ def prometheus_text(source: LocalMesh | MeshMetrics) -> str:
         _family(out, name, "summary", help_)
         for labels, m in agents:
             _summary(out, name, labels, m[latency])
+    _llm(out, mesh, metrics["llm"])
     totals = metrics["totals"]
     _family(out, "serendip_mesh_agents", "gauge", "Agents in the mesh.")
     out.append(f"serendip_mesh_agents{{{mesh}}} {_number(totals['agents'])}")
@@ -142,6 +176,52 @@ _QUANTILES: tuple[tuple[str, Literal["p50", "p95", "p99"]], ...] = (
 
 _ERRORS = "serendip_agent_errors_total"
 _DEAD_LETTERS = "serendip_mesh_dead_letters_total"
+
+
+_LLM_VALUES: tuple[
+    tuple[str, str, Literal["calls", "succeeded", "cancelled", "retries", "estimated_calls"]], ...
+] = (
+    ("serendip_llm_calls_total", "Model calls started.", "calls"),
+    ("serendip_llm_calls_succeeded_total", "Model calls that returned an answer.", "succeeded"),
+    ("serendip_llm_calls_cancelled_total", "Model calls cancelled or closed.", "cancelled"),
+    ("serendip_llm_retries_total", "HTTP attempts beyond each call's first.", "retries"),
+    (
+        "serendip_llm_calls_estimated_total",
+        "Successful calls whose token usage is estimated.",
+        "estimated_calls",
+    ),
+)
+_LLM_FAILED = "serendip_llm_calls_failed_total"
+_LLM_TOKENS = "serendip_llm_tokens_total"
+_LLM_LATENCY = "serendip_llm_call_seconds"
+
+
+def _llm(out: list[str], mesh: str, llm: dict[str, LlmMetrics]) -> None:
+    """The LLM agents' families, labelled agent, provider and model."""
+    rows = [
+        (
+            f'{mesh},agent="{_escape(name)}",provider="{_escape(m["provider"])}",'
+            f'model="{_escape(m["model"])}"',
+            m,
+        )
+        for name, m in llm.items()
+    ]
+    for name, help_, key in _LLM_VALUES:
+        _family(out, name, "counter", help_)
+        out.extend(f"{name}{{{labels}}} {_number(m[key])}" for labels, m in rows)
+    _family(out, _LLM_FAILED, "counter", "Model calls that failed, by error class.")
+    for labels, m in rows:
+        for error, count in m["failed"].items():
+            out.append(f'{_LLM_FAILED}{{{labels},error="{_escape(error)}"}} {_number(count)}')
+    _family(out, _LLM_TOKENS, "counter", "Tokens the providers reported, by kind.")
+    for labels, m in rows:
+        out.append(f'{_LLM_TOKENS}{{{labels},kind="prompt"}} {_number(m["prompt_tokens"])}')
+        out.append(
+            f'{_LLM_TOKENS}{{{labels},kind="completion"}} {_number(m["completion_tokens"])}'
+        )
+    _family(out, _LLM_LATENCY, "summary", "Model calls from start to end.")
+    for labels, m in rows:
+        _summary(out, _LLM_LATENCY, labels, m["latency"])
 
 
 def _family(out: list[str], name: str, kind: str, help_: str) -> None:

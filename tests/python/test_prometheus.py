@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from serendip.metrics import AgentMetrics, LatencySummary, MeshMetrics, prometheus_text
+from serendip.metrics import AgentMetrics, LatencySummary, LlmMetrics, MeshMetrics, prometheus_text
 
 
 def latency(
@@ -27,10 +27,16 @@ def agent(handled: int = 0, errors: dict[str, int] | None = None, **fields: int)
     }
 
 
-def mesh(name: str, agents: dict[str, AgentMetrics], dead_letters: int = 0) -> MeshMetrics:
+def mesh(
+    name: str,
+    agents: dict[str, AgentMetrics],
+    dead_letters: int = 0,
+    llm: dict[str, LlmMetrics] | None = None,
+) -> MeshMetrics:
     return {
         "mesh": name,
         "agents": agents,
+        "llm": llm or {},
         "totals": {
             "agents": len(agents),
             "handled": sum(a["handled"] for a in agents.values()),
@@ -40,6 +46,27 @@ def mesh(name: str, agents: dict[str, AgentMetrics], dead_letters: int = 0) -> M
             "dead_letters": dead_letters,
         },
     }
+
+
+# The LLM families: declared even when the mesh has no LLM agent.
+LLM_HEADERS = [
+    "# HELP serendip_llm_calls_total Model calls started.",
+    "# TYPE serendip_llm_calls_total counter",
+    "# HELP serendip_llm_calls_succeeded_total Model calls that returned an answer.",
+    "# TYPE serendip_llm_calls_succeeded_total counter",
+    "# HELP serendip_llm_calls_cancelled_total Model calls cancelled or closed.",
+    "# TYPE serendip_llm_calls_cancelled_total counter",
+    "# HELP serendip_llm_retries_total HTTP attempts beyond each call's first.",
+    "# TYPE serendip_llm_retries_total counter",
+    "# HELP serendip_llm_calls_estimated_total Successful calls whose token usage is estimated.",
+    "# TYPE serendip_llm_calls_estimated_total counter",
+    "# HELP serendip_llm_calls_failed_total Model calls that failed, by error class.",
+    "# TYPE serendip_llm_calls_failed_total counter",
+    "# HELP serendip_llm_tokens_total Tokens the providers reported, by kind.",
+    "# TYPE serendip_llm_tokens_total counter",
+    "# HELP serendip_llm_call_seconds Model calls from start to end.",
+    "# TYPE serendip_llm_call_seconds summary",
+]
 
 
 # One sample line: name{label="value",...} value, label values in the format's escaping.
@@ -132,6 +159,7 @@ def test_one_agent_renders_exactly_these_lines() -> None:
         f'serendip_agent_handler_seconds{{{labels},quantile="0.99"}} 1.0',
         f"serendip_agent_handler_seconds_sum{{{labels}}} 1.5",
         f"serendip_agent_handler_seconds_count{{{labels}}} 3",
+        *LLM_HEADERS,
         "# HELP serendip_mesh_agents Agents in the mesh.",
         "# TYPE serendip_mesh_agents gauge",
         'serendip_mesh_agents{mesh="main"} 1',
@@ -178,6 +206,14 @@ def test_several_agents_share_one_help_and_type_line_per_family() -> None:
         "serendip_agent_handler_seconds": "summary",
         "serendip_mesh_agents": "gauge",
         "serendip_mesh_dead_letters_total": "counter",
+        "serendip_llm_calls_total": "counter",
+        "serendip_llm_calls_succeeded_total": "counter",
+        "serendip_llm_calls_cancelled_total": "counter",
+        "serendip_llm_retries_total": "counter",
+        "serendip_llm_calls_estimated_total": "counter",
+        "serendip_llm_calls_failed_total": "counter",
+        "serendip_llm_tokens_total": "counter",
+        "serendip_llm_call_seconds": "summary",
     }
     handled = {
         labels["agent"]: value
@@ -203,7 +239,7 @@ def test_several_agents_share_one_help_and_type_line_per_family() -> None:
 def test_an_empty_mesh_still_declares_every_family_and_its_totals() -> None:
     text = prometheus_text(mesh("empty", {}))
     types, samples = parse(text)
-    assert len(types) == 10
+    assert len(types) == 18
     assert samples == [
         ("serendip_mesh_agents", {"mesh": "empty"}, 0.0),
         ("serendip_mesh_dead_letters_total", {"mesh": "empty"}, 0.0),
@@ -217,3 +253,33 @@ def test_a_mesh_is_rendered_from_its_own_metrics() -> None:
 
     rendered = prometheus_text(FakeMesh())  # type: ignore[arg-type]
     assert rendered == prometheus_text(mesh("live", {"x": agent(7)}))
+
+
+def test_an_llm_agent_renders_its_calls_tokens_failures_and_latency() -> None:
+    calls: LlmMetrics = {
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "calls": 5,
+        "succeeded": 3,
+        "cancelled": 1,
+        "failed": {"LlmHttpError": 1, "LlmTimeout": 0},
+        "retries": 2,
+        "prompt_tokens": 120,
+        "completion_tokens": 45,
+        "estimated_calls": 1,
+        "latency": latency(4, 2.0, 0.4, 0.9, 1.0),
+    }
+    _, samples = parse(prometheus_text(mesh("m", {"bot": agent(3)}, llm={"bot": calls})))
+    labels = {"mesh": "m", "agent": "bot", "provider": "openai", "model": "gpt-4o-mini"}
+    assert ("serendip_llm_calls_total", labels, 5.0) in samples
+    assert ("serendip_llm_calls_succeeded_total", labels, 3.0) in samples
+    assert ("serendip_llm_calls_cancelled_total", labels, 1.0) in samples
+    assert ("serendip_llm_retries_total", labels, 2.0) in samples
+    assert ("serendip_llm_calls_estimated_total", labels, 1.0) in samples
+    assert ("serendip_llm_calls_failed_total", labels | {"error": "LlmHttpError"}, 1.0) in samples
+    assert ("serendip_llm_calls_failed_total", labels | {"error": "LlmTimeout"}, 0.0) in samples
+    assert ("serendip_llm_tokens_total", labels | {"kind": "prompt"}, 120.0) in samples
+    assert ("serendip_llm_tokens_total", labels | {"kind": "completion"}, 45.0) in samples
+    assert ("serendip_llm_call_seconds", labels | {"quantile": "0.95"}, 0.9) in samples
+    assert ("serendip_llm_call_seconds_sum", labels, 2.0) in samples
+    assert ("serendip_llm_call_seconds_count", labels, 4.0) in samples
