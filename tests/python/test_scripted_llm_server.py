@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -620,6 +624,46 @@ def test_a_server_never_started_can_be_stopped() -> None:
     uut.stop()
     with pytest.raises(RuntimeError, match="once"):
         uut.start()
+
+
+# In a subprocess: asyncio reports a connection task that ended cancelled through its logger,
+# which pytest's log capture would swallow; a user's script would print it to stderr.
+STOP_WITH_OPEN_CONNECTIONS = textwrap.dedent(
+    """
+    import http.client, json, socket, threading
+    from serendip.testing import Fault, Reply, ScriptedLLMServer
+
+    server = ScriptedLLMServer()
+    server.start()
+    stalled = threading.Event()
+    server.script(Reply("hi"), lambda request: stalled.set() or Fault.stall())
+    port = int(server.url.rsplit(":", 1)[1])
+    body = json.dumps({"model": "m", "messages": []})
+    idle = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    idle.request("POST", "/v1/chat/completions", body=body)
+    print(idle.getresponse().read().decode().count("hi"))
+    waiting = socket.create_connection(("127.0.0.1", port), timeout=5)
+    head = f"POST /v1/chat/completions HTTP/1.1\\r\\ncontent-length: {len(body)}\\r\\n\\r\\n"
+    waiting.sendall((head + body).encode())
+    assert stalled.wait(5)
+    server.stop()
+    print(repr(waiting.recv(1)))
+    waiting.close()
+    idle.close()
+    """
+)
+
+
+def test_stop_with_an_idle_keep_alive_and_a_stalled_connection_writes_no_stderr() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", STOP_WITH_OPEN_CONNECTIONS],
+        capture_output=True,
+        text=True,
+        timeout=10 * SAFETY,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.splitlines() == ["1", "b''"]
 
 
 # -- concurrency --

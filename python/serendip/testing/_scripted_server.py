@@ -258,9 +258,9 @@ class ScriptedLLMServer:
         self._sock = socket.create_server(("127.0.0.1", 0), backlog=_BACKLOG)
         self._port: int = self._sock.getsockname()[1]
         # _lock guards _state, _turns, _requests, _key_hashes and _turn_errors. _serial,
-        # _tool_ids, _tasks, _in_flight and _max_in_flight are written on the server loop only;
-        # the two counters are read elsewhere without the lock (an int read under the GIL is
-        # whole, at worst stale). _started hands the loop and its stop event to stop().
+        # _tool_ids, _tasks, _closing, _in_flight and _max_in_flight are written on the server
+        # loop only; the two counters are read elsewhere without the lock (an int read under the
+        # GIL is whole, at worst stale). _started hands the loop and its stop event to stop().
         self._lock = threading.Lock()
         self._state = _State.CREATED
         self._turns: deque[Turn] = deque()
@@ -270,6 +270,7 @@ class ScriptedLLMServer:
         self._serial = 0
         self._tool_ids: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
         self._in_flight = 0
         self._max_in_flight = 0
         self._started: concurrent.futures.Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
@@ -397,6 +398,7 @@ class ScriptedLLMServer:
             raise
         self._started.set_result((asyncio.get_running_loop(), stopping))
         await stopping.wait()
+        self._closing = True
         server.close()
         tasks = list(self._tasks)
         for task in tasks:
@@ -409,6 +411,20 @@ class ScriptedLLMServer:
         assert task is not None
         self._tasks.add(task)
         try:
+            await self._converse(reader, writer)
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            # stop() ended the connection: a normal end. A task that ended cancelled would make
+            # asyncio's stream callback log a CancelledError traceback for each open connection.
+            task.uncancel()
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Answers the connection's requests until the client or a request ends it."""
+        try:
             while (request := await _read_request(reader, writer)) is not None:
                 if not await self._exchange(request, _Responder(writer, request.keep_alive)):
                     break
@@ -417,9 +433,6 @@ class ScriptedLLMServer:
                 await _Responder(writer, False).send(400, _TEXT, str(exc).encode())
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; there is no one to answer
-        finally:
-            self._tasks.discard(task)
-            writer.close()
 
     async def _exchange(self, request: _HttpRequest, out: _Responder) -> bool:
         """Answers one request; True if the connection stays open for the next."""
