@@ -110,6 +110,7 @@ class StreamQueue final : public llm::StreamSink {
 
 // Python's message tuples: (role, text, tool_calls, tool_call_id, tool_name, is_error), with
 // tool_calls a list of (id, name, arguments JSON text).
+using Messages = nb::typed<nb::list, nb::typed<nb::tuple, nb::any, nb::ellipsis>>;
 llm::Role role_of(int role) {
   if (role < 0 || role > 3) throw nb::value_error("a message role must be 0 (system) to 3 (tool)");
   return static_cast<llm::Role>(role);
@@ -280,7 +281,7 @@ void bind_llm(nb::module_& m) {
       .def(
           "chat",
           [](ChatClient& c, WaiterPtr done, const EndpointHandle& endpoint, const std::string& system,
-             nb::list messages, const ToolsHandle* tools, std::optional<double> temperature,
+             Messages messages, const ToolsHandle* tools, std::optional<double> temperature,
              std::optional<int> max_tokens, std::vector<std::string> limit_keys, double timeout,
              int max_attempts, std::shared_ptr<llm::CallStats> stats) {
             ChatCall call = make_call(endpoint, system, messages, tools, temperature, max_tokens,
@@ -295,7 +296,7 @@ void bind_llm(nb::module_& m) {
       .def(
           "chat_stream",
           [](ChatClient& c, std::shared_ptr<StreamQueue> sink, const EndpointHandle& endpoint,
-             const std::string& system, nb::list messages, const ToolsHandle* tools,
+             const std::string& system, Messages messages, const ToolsHandle* tools,
              std::optional<double> temperature, std::optional<int> max_tokens,
              std::vector<std::string> limit_keys, double timeout, int max_attempts,
              std::shared_ptr<llm::CallStats> stats) {

@@ -82,13 +82,15 @@ class Conversations:
         self._histories: OrderedDict[str, list[MessageTuple]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def snapshot(self, key: str) -> list[MessageTuple]:
-        """A copy of the history of ``key`` (empty for a new conversation)."""
+    def snapshot(self, key: str, *, touch: bool = True) -> list[MessageTuple]:
+        """A copy of the history of ``key`` (empty for a new conversation); ``touch`` counts
+        it as used (a call does, a mere read does not)."""
         with self._lock:
             history = self._histories.get(key)
             if history is None:
                 return []
-            self._histories.move_to_end(key)
+            if touch:
+                self._histories.move_to_end(key)
             return list(history)
 
     def append(self, key: str, exchange: list[MessageTuple]) -> None:

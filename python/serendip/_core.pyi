@@ -311,12 +311,12 @@ class LlmClient:
 
     def __init__(self, max_connections: int = 1024) -> None: ...
 
-    def chat(self, done: Waiter, endpoint: LlmEndpoint, system: str, messages: list, tools: LlmTools | None, temperature: float | None, max_tokens: int | None, limit_keys: Sequence[str], timeout: float, max_attempts: int, stats: LlmStats | None) -> int:
+    def chat(self, done: Waiter, endpoint: LlmEndpoint, system: str, messages: list[tuple[Any, ...]], tools: LlmTools | None, temperature: float | None, max_tokens: int | None, limit_keys: Sequence[str], timeout: float, max_attempts: int, stats: LlmStats | None) -> int:
         """
         Starts a call; `done` completes with its outcome. Returns the call's id.
         """
 
-    def chat_stream(self, sink: LlmStream, endpoint: LlmEndpoint, system: str, messages: list, tools: LlmTools | None, temperature: float | None, max_tokens: int | None, limit_keys: Sequence[str], timeout: float, max_attempts: int, stats: LlmStats | None) -> int:
+    def chat_stream(self, sink: LlmStream, endpoint: LlmEndpoint, system: str, messages: list[tuple[Any, ...]], tools: LlmTools | None, temperature: float | None, max_tokens: int | None, limit_keys: Sequence[str], timeout: float, max_attempts: int, stats: LlmStats | None) -> int:
         """Starts a streamed call into `sink`. Returns the call's id."""
 
     def cancel(self, call_id: int) -> None: ...

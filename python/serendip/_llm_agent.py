@@ -15,11 +15,11 @@ import json
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from . import _core, _llm_client
-from ._action import act_sync
+from ._action import ActionSpec, act_sync
 from ._agent import Agent, Overflow
 from ._conversation import (
     ROLE_ASSISTANT,
@@ -30,7 +30,7 @@ from ._conversation import (
     MessageTuple,
 )
 from ._llm_client import CallOptions, Completion, LlmToolCall, Usage
-from ._react import ReActConfig, ReActResult, react_system_prompt, run_react
+from ._react import ReActConfig, ReActResult, run_react
 
 if TYPE_CHECKING:
     from ._context import Context
@@ -170,7 +170,7 @@ class LlmAgent(Agent):
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.react: ReActConfig | None = None
-        self._agent_tools: dict[str, tuple[str, str]] = {}  # tool name -> (agent, description)
+        self._agent_tools: dict[str, tuple[str, ActionSpec]] = {}  # tool name -> (agent, spec)
         self._conversations = Conversations(history_limit, history_tokens, max_conversations)
         self._stats = _core.LlmStats()
         self._limit_key = f"agent:{next(_agent_keys)}"
@@ -220,7 +220,16 @@ class LlmAgent(Agent):
         tool = name if name is not None else _TOOL_NAME.sub("_", agent)[:64]
         if not tool or _TOOL_NAME.search(tool) or len(tool) > 64:
             raise ValueError(f"tool name {tool!r}: use 1 to 64 of a-z, A-Z, 0-9, _ and -")
-        self._agent_tools[tool] = (agent, description)
+        schema = {
+            "type": "object",
+            "properties": {"message": {"type": "string", "description": f"what to ask {agent}"}},
+            "required": ["message"],
+        }
+
+        async def ask(message: str) -> Any:
+            return await self._mesh_for(tool).query(agent, message)
+
+        self._agent_tools[tool] = (agent, ActionSpec(tool, description, schema, True, ask))
         return self
 
     def build(self) -> LlmAgent:
@@ -243,7 +252,7 @@ class LlmAgent(Agent):
     def history(self, conversation: str | None = None) -> list[ChatMessage]:
         """The messages of a conversation, oldest first (the system prompt is not one)."""
         key = conversation if conversation is not None else DEFAULT_CONVERSATION
-        return [ChatMessage.of(m) for m in self._conversations.snapshot(key)]
+        return [ChatMessage.of(m) for m in self._conversations.snapshot(key, touch=False)]
 
     def conversations(self) -> list[str]:
         """The keys of the conversations kept, least recently used first."""
@@ -300,7 +309,9 @@ class LlmAgent(Agent):
             reply: LlmReply = done.value
             return reply
 
-    async def stream(self, text: str, conversation: str | None = None) -> AsyncIterator[str]:
+    async def stream(
+        self, text: str, conversation: str | None = None
+    ) -> AsyncGenerator[str, None]:
         """Like ``send_message``, yielding the answer's text as the model writes it (each tool
         round's text too). The history gets the exchange once it is complete; leaving the
         loop early cancels the request and leaves the history unchanged."""
@@ -343,10 +354,10 @@ class LlmAgent(Agent):
         result = await run_react(
             text,
             complete=complete,
-            tools=self.actions,
+            tools=self._tool_specs(),
             call_tool=call_tool,
             config=self.react,
-            system_prompt=react_system_prompt(list(self.actions.values()), self.system_prompt),
+            system_prompt=self.system_prompt,  # run_react adds the ReAct instructions
         )
         self._conversations.append(
             key,
@@ -405,7 +416,7 @@ class LlmAgent(Agent):
             if rounds > self.max_tool_rounds:
                 # Not run, but answered: a history with unanswered calls is refused by providers.
                 exchange.extend(
-                    (ROLE_TOOL, "not run: the tool round limit was reached", None, c.id, c.name, True)
+                    _tool_error(c, "not run: the tool round limit was reached")
                     for c in completion.tool_calls
                 )
                 finish = "max_tool_rounds"
@@ -436,22 +447,19 @@ class LlmAgent(Agent):
             assert endpoint is not None
         return endpoint
 
+    def _tool_specs(self) -> dict[str, ActionSpec]:
+        """Every tool the model may call: the actions, then the agent tools."""
+        return {**self.actions, **{tool: spec for tool, (_, spec) in self._agent_tools.items()}}
+
     def _tools(self) -> _core.LlmTools | None:
-        """The actions and agent tools as native tool specs, rebuilt only when they change."""
-        actions = self.actions
-        names = tuple(actions) + tuple(self._agent_tools)
+        """The tools as native tool specs, rebuilt only when they change."""
+        specs = self._tool_specs()
+        names = tuple(specs)
         cached_names, cached = self._tools_cache
         if names == cached_names:
             return cached
-        specs = [(s.name, s.description, json.dumps(s.parameters)) for s in actions.values()]
-        for tool, (agent, description) in self._agent_tools.items():
-            schema = {
-                "type": "object",
-                "properties": {"message": {"type": "string", "description": f"what to ask {agent}"}},
-                "required": ["message"],
-            }
-            specs.append((tool, description, json.dumps(schema)))
-        tools = _core.LlmTools(specs) if specs else None
+        wire = [(s.name, s.description, json.dumps(s.parameters)) for s in specs.values()]
+        tools = _core.LlmTools(wire) if wire else None
         self._tools_cache = (names, tools)
         return tools
 
@@ -459,7 +467,7 @@ class LlmAgent(Agent):
         """Runs one tool: an agent tool as a mesh query, else the action on its home loop."""
         target = self._agent_tools.get(name)
         if target is not None:
-            return await self._mesh_for(name).query(target[0], _message_of(name, inputs))
+            return await target[1].function(_message_of(name, inputs))
         return await self.act(name, inputs)
 
     async def _run_tool(self, call: LlmToolCall) -> MessageTuple:

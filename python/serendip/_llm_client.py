@@ -146,19 +146,20 @@ def _result(outcome: tuple[int, Any, str, str], options: CallOptions) -> Complet
     status, payload, error_type, message = outcome
     if status == _core.STATUS_OK:
         return _completion(payload)
-    where = {"provider": options.endpoint.provider, "model": options.endpoint.model}
+    provider, model = options.endpoint.provider, options.endpoint.model
     if status == _core.STATUS_ERROR:
         http_status, attempts, provider_type = payload
         raise _FAILURES.get(error_type, LlmError)(
-            f"{where['provider']}::{where['model']}: {message}",
+            f"{provider}::{model}: {message}",
+            provider=provider,
+            model=model,
             status=http_status,
             attempts=attempts,
             provider_type=provider_type,
-            **where,
         )
     if status == _core.STATUS_CANCELLED:
         raise asyncio.CancelledError()
-    raise LlmError(message or "the LLM client closed", **where)
+    raise LlmError(message or "the LLM client closed", provider=provider, model=model)
 
 
 def _start(done: _core.Waiter, messages: list[tuple[Any, ...]], o: CallOptions) -> int:
