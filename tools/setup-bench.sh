@@ -17,7 +17,7 @@ apt_install() {  # the package lists may be stale or absent on a fresh machine: 
 apt_packages=(libcaf-dev libssl3)
 missing=()
 for p in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "setup-bench: installing Debian packages: ${missing[*]}"
@@ -41,7 +41,8 @@ fi
 # bundled file at Debian's libcrypto.so.3, the same OpenSSL 3.0 ABI. Only when import fails so.
 if ! err=$(.venv/bin/python -c "import ceylonai_next" 2>&1) && [[ $err == *GLIBC_2.38* ]]; then
   libs="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')/ceylonai_next.libs"
-  system_crypto=$(/sbin/ldconfig -p | awk '/libcrypto\.so\.3 /{print $NF; exit}')
+  # awk reads to the end: stopping at the first match would SIGPIPE ldconfig (pipefail).
+  system_crypto=$(/sbin/ldconfig -p | awk '/libcrypto\.so\.3 / && !found {print $NF; found = 1}')
   for bundled in "$libs"/libcrypto-*.so.3; do
     echo "setup-bench: ceylonai-next: using $system_crypto for $(basename "$bundled") (glibc 2.38 build)"
     ln -sf "$system_crypto" "$bundled"

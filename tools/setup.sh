@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 apt_packages=(g++ make libgtest-dev libasan8 libtsan2 libubsan1 python3-venv libcurl4-openssl-dev nlohmann-json3-dev openssl)
 missing=()
 for p in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
