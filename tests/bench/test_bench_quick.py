@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCH_MODULES = ("pykka", "autogen_core", "ceylonai_next", "matplotlib")
+BENCH_MODULES = ("pykka", "autogen_core", "ceylonai_next", "openai", "matplotlib")
 PYTHON_ROWS = ("serendip", "asyncio", "pykka", "autogen", "ceylon")
 EXPECTED = {
     "tell_sync": PYTHON_ROWS,
@@ -26,6 +26,7 @@ EXPECTED = {
     "fanout": PYTHON_ROWS,
     "many_agents": PYTHON_ROWS,
     "native": ("serendip", "caf"),
+    "llm_calls": ("serendip", "openai"),
 }
 
 
