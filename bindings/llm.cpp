@@ -286,29 +286,16 @@ void bind_llm(nb::module_& m) {
              int max_attempts, std::shared_ptr<llm::CallStats> stats) {
             ChatCall call = make_call(endpoint, system, messages, tools, temperature, max_tokens,
                                       std::move(limit_keys), timeout, max_attempts, std::move(stats));
+            auto stream = std::dynamic_pointer_cast<StreamQueue>(done);
             nb::gil_scoped_release release;
+            if (stream) return c.submit_stream(std::move(call), std::move(stream));
             return c.submit(std::move(call), std::move(done));
           },
           nb::arg("done"), nb::arg("endpoint"), nb::arg("system"), nb::arg("messages"),
           nb::arg("tools").none(), nb::arg("temperature").none(), nb::arg("max_tokens").none(),
           nb::arg("limit_keys"), nb::arg("timeout"), nb::arg("max_attempts"), nb::arg("stats").none(),
-          "Starts a call; `done` completes with its outcome. Returns the call's id.")
-      .def(
-          "chat_stream",
-          [](ChatClient& c, std::shared_ptr<StreamQueue> sink, const EndpointHandle& endpoint,
-             const std::string& system, Messages messages, const ToolsHandle* tools,
-             std::optional<double> temperature, std::optional<int> max_tokens,
-             std::vector<std::string> limit_keys, double timeout, int max_attempts,
-             std::shared_ptr<llm::CallStats> stats) {
-            ChatCall call = make_call(endpoint, system, messages, tools, temperature, max_tokens,
-                                      std::move(limit_keys), timeout, max_attempts, std::move(stats));
-            nb::gil_scoped_release release;
-            return c.submit_stream(std::move(call), std::move(sink));
-          },
-          nb::arg("sink"), nb::arg("endpoint"), nb::arg("system"), nb::arg("messages"),
-          nb::arg("tools").none(), nb::arg("temperature").none(), nb::arg("max_tokens").none(),
-          nb::arg("limit_keys"), nb::arg("timeout"), nb::arg("max_attempts"), nb::arg("stats").none(),
-          "Starts a streamed call into `sink`. Returns the call's id.")
+          "Starts a call; `done` completes with its outcome; an LlmStream as `done` streams the "
+          "call into it. Returns the call's id.")
       .def("cancel", &ChatClient::cancel, nb::arg("call_id"))
       .def(
           "set_limits",

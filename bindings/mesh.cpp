@@ -48,10 +48,14 @@ Overflow parse_overflow(std::string_view name) {
   throw nb::value_error("overflow must be 'wait', 'reject', 'drop_oldest' or 'drop_newest'");
 }
 
-// Raises the Python error for a send the mesh refused (anything but `delivered`/`full`).
+// Raises the Python error for a send the mesh refused (anything but `delivered`).
 [[noreturn]] void raise_refused(const MeshHandle& h, RouteResult r, std::string_view target) {
   if (r == RouteResult::full) {
     raise_error("MailboxFull", "the mailbox of agent '" + std::string(target) + "' is full");
+  }
+  if (r == RouteResult::rejected) {
+    raise_error("MailboxFull",
+                "the mailbox of agent '" + std::string(target) + "' is full (overflow='reject')");
   }
   if (r == RouteResult::not_found) {
     raise_error("AgentNotFound", "no agent named '" + std::string(target) + "'");
@@ -73,9 +77,11 @@ AgentCellPtr find_open(MeshHandle& h, std::string_view target,
   return agent;
 }
 
-// The hot path of a one-way send from Python: one native call, errors raised here.
-void send_nowait(MeshHandle& h, nb::str target, nb::handle payload,
-                 std::optional<std::string_view> sender, std::optional<std::string_view> topic) {
+// The hot path of a one-way send from Python: one native call, errors raised here. With
+// `may_wait`, a full mailbox of policy `wait` returns false (the caller waits for space and
+// retries) instead of raising MailboxFull.
+bool send(MeshHandle& h, nb::str target, nb::handle payload, std::optional<std::string_view> sender,
+          std::optional<std::string_view> topic, bool may_wait) {
   Py_ssize_t size = 0;
   const char* data = PyUnicode_AsUTF8AndSize(target.ptr(), &size);
   if (data == nullptr) throw nb::python_error();
@@ -83,7 +89,14 @@ void send_nowait(MeshHandle& h, nb::str target, nb::handle payload,
   AgentCellPtr agent = find_open(h, name, sender);
   EnvelopePtr env = make(agent->name(), to_payload(agent, payload), sender, topic);
   const RouteResult r = h.get().tell(agent, env);
-  if (r != RouteResult::delivered) raise_refused(h, r, name);
+  if (r == RouteResult::delivered) return true;
+  if (r == RouteResult::full && may_wait) return false;
+  raise_refused(h, r, name);
+}
+
+void send_nowait(MeshHandle& h, nb::str target, nb::handle payload,
+                 std::optional<std::string_view> sender, std::optional<std::string_view> topic) {
+  send(h, target, payload, sender, topic, false);
 }
 
 // A request's id, or 0 when the mailbox is full (nothing was opened; wait for space and retry).
@@ -144,7 +157,7 @@ nb::tuple publish_nowait(MeshHandle& h, std::string_view topic, nb::handle paylo
     const RouteResult r = mesh.tell(agent, env);
     if (r == RouteResult::delivered) {
       ++reached;
-    } else if (r == RouteResult::full && agent->mailbox().overflow() == Overflow::wait) {
+    } else if (r == RouteResult::full) {
       waiting.append(nb::str(agent->name().data(), agent->name().size()));
     }
   }
@@ -241,12 +254,23 @@ void bind_mesh(nb::module_& m) {
            "Sends a one-way message (as published to `topic`, if given) or raises MailboxFull "
            "at once. Any thread; never blocks.\n\n"
            "Raises AgentNotFound, MailboxFull or MeshClosed.")
+      .def(
+          "send",
+          [](MeshHandle& h, nb::str target, nb::handle payload, std::optional<std::string_view> sender,
+             std::optional<std::string_view> topic) {
+            return send(h, target, payload, sender, topic, true);
+          },
+          nb::arg("target"), nb::arg("payload").none(), nb::arg("sender").none(),
+          nb::arg("topic").none(),
+          "Like send_nowait, but False when the mailbox is full and its senders may wait for "
+          "space (then wait_space and retry); MailboxFull only for overflow='reject'.")
       .def("request", &request, nb::arg("target"), nb::arg("payload").none(), nb::arg("sender").none(),
            nb::arg("timeout").none(), nb::arg("waiter"),
            nb::sig("def request(self, target: str, payload: object, sender: str | None, "
                    "timeout: float | None, waiter: Waiter) -> int"),
            "Sends a request: its id, or 0 when the mailbox is full (nothing opened; wait for "
-           "space and retry). Raises AgentNotFound or MeshClosed.")
+           "space and retry). Raises AgentNotFound, MailboxFull (overflow='reject') or "
+           "MeshClosed.")
       .def("cancel", [](MeshHandle& h, RequestId id) { return h.get().cancel(id); },
            nb::arg("request_id"))
       .def("wait_idle",

@@ -10,10 +10,10 @@ Run: python examples/demo_llm_agent.py
 """
 
 import asyncio
-import os
 
 import serendip
-from serendip.testing import Reply, ScriptedLLMServer
+from llm_model import demo_model
+from serendip.testing import Reply
 
 SYSTEM_PROMPT = "You are a concise travel guide. Answer in one or two sentences."
 QUESTIONS = [
@@ -26,17 +26,6 @@ SCRIPT = [
     Reply("Stay in Alfama and have grilled sardines at a small tasca near the cathedral."),
     Reply("A morning among the viewpoints of Alfama, then sardines by the cathedral."),
 ]
-
-
-def configured_model() -> str | None:
-    """The real model the environment names, or None."""
-    if model := os.environ.get("SERENDIP_DEMO_MODEL"):
-        return model
-    if os.environ.get("OPENAI_API_KEY"):
-        return "openai::gpt-4o-mini"
-    if os.environ.get("OLLAMA_HOST"):
-        return "ollama::llama3.2"
-    return None
 
 
 async def converse(guide: serendip.LlmAgent) -> None:
@@ -68,20 +57,8 @@ async def converse(guide: serendip.LlmAgent) -> None:
 
 
 def main() -> None:
-    model = configured_model()
-    if model is not None:
-        print(f"model: {model}")
-        asyncio.run(converse(serendip.LlmAgent("guide", model, system_prompt=SYSTEM_PROMPT)))
-        return
-    with ScriptedLLMServer() as server:
-        server.script(*SCRIPT)
-        print(
-            "model: none configured (set OPENAI_API_KEY or OLLAMA_HOST), so the answers are "
-            f"scripted: a ScriptedLLMServer at {server.openai_base_url}"
-        )
-        guide = serendip.LlmAgent(
-            "guide", "vllm::scripted", base_url=server.openai_base_url, system_prompt=SYSTEM_PROMPT
-        )
+    with demo_model(SCRIPT, "the answers are scripted") as (model, base_url):
+        guide = serendip.LlmAgent("guide", model, base_url=base_url, system_prompt=SYSTEM_PROMPT)
         asyncio.run(converse(guide))
 
 

@@ -14,12 +14,12 @@ Run: python examples/demo_llm_mesh.py
 """
 
 import asyncio
-import os
 import re
 from typing import Any
 
 import serendip
-from serendip.testing import RecordedRequest, Reply, ScriptedLLMServer, ToolCall
+from llm_model import demo_model
+from serendip.testing import RecordedRequest, Reply, ToolCall
 
 NOTES = {  # keyword -> fact
     "open": "Castelo de Sao Jorge opens at 9:00; the first hour is the quietest.",
@@ -54,17 +54,6 @@ class Coordinator(serendip.Agent):
         print(f"  planner -> coordinator: {plan}")
         steps = re.split(r"(?<=[.!?])\s+", plan.strip())
         return "\n".join(f"  {number}. {step}" for number, step in enumerate(steps, 1))
-
-
-def configured_model() -> str | None:
-    """The real model the environment names, or None."""
-    if model := os.environ.get("SERENDIP_DEMO_MODEL"):
-        return model
-    if os.environ.get("OPENAI_API_KEY"):
-        return "openai::gpt-4o-mini"
-    if os.environ.get("OLLAMA_HOST"):
-        return "ollama::llama3.2"
-    return None
 
 
 def scripted_turns() -> list[Any]:
@@ -118,18 +107,8 @@ async def run(model: str, base_url: str | None) -> None:
 
 
 def main() -> None:
-    model = configured_model()
-    if model is not None:
-        print(f"model: {model}")
-        asyncio.run(run(model, None))
-        return
-    with ScriptedLLMServer() as server:
-        server.script(*scripted_turns())
-        print(
-            "model: none configured (set OPENAI_API_KEY or OLLAMA_HOST), so the planner's model "
-            f"is scripted: a ScriptedLLMServer at {server.openai_base_url}"
-        )
-        asyncio.run(run("vllm::scripted", server.openai_base_url))
+    with demo_model(scripted_turns(), "the planner's model is scripted") as (model, base_url):
+        asyncio.run(run(model, base_url))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ Run: python examples/demo_llm_tools.py
 
 import asyncio
 import json
-import os
 from typing import Any, Literal
 
 import serendip
-from serendip.testing import RecordedRequest, Reply, ScriptedLLMServer, ToolCall
+from llm_model import demo_model
+from serendip.testing import RecordedRequest, Reply, ToolCall
 
 QUESTION = "What is the weather in Lisbon today, and how much is 40 EUR in USD?"
 REACT_QUESTION = "How much is 25 EUR in GBP?"
@@ -59,17 +59,6 @@ class TravelDesk(serendip.LlmAgent):
         await asyncio.sleep(0.02)  # simulated exchange-rate service
         self.log.append("convert_currency finished")
         return round(amount * EUR_RATES[to], 2)
-
-
-def configured_model() -> str | None:
-    """The real model the environment names, or None."""
-    if model := os.environ.get("SERENDIP_DEMO_MODEL"):
-        return model
-    if os.environ.get("OPENAI_API_KEY"):
-        return "openai::gpt-4o-mini"
-    if os.environ.get("OLLAMA_HOST"):
-        return "ollama::llama3.2"
-    return None
 
 
 def scripted_turns() -> list[Any]:
@@ -139,19 +128,8 @@ async def demonstrate(desk: TravelDesk) -> None:
 
 
 def main() -> None:
-    model = configured_model()
-    if model is not None:
-        print(f"model: {model}")
-        asyncio.run(demonstrate(TravelDesk("desk", model)))
-        return
-    with ScriptedLLMServer() as server:
-        server.script(*scripted_turns())
-        print(
-            "model: none configured (set OPENAI_API_KEY or OLLAMA_HOST), so the model's turns "
-            f"are scripted: a ScriptedLLMServer at {server.openai_base_url}"
-        )
-        desk = TravelDesk("desk", "vllm::scripted", base_url=server.openai_base_url)
-        asyncio.run(demonstrate(desk))
+    with demo_model(scripted_turns(), "the model's turns are scripted") as (model, base_url):
+        asyncio.run(demonstrate(TravelDesk("desk", model, base_url=base_url)))
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ PushResult Mailbox::push(EnvelopePtr& env, Dropped* dropped) {
   if (normal_size_ >= capacity_) {
     // Full implies scheduled (only an empty pop idles the mailbox): nobody needs arming.
     switch (overflow_) {
-      case Overflow::wait:
-      case Overflow::reject: return PushResult::full;
+      case Overflow::wait: return PushResult::full;
+      case Overflow::reject: return PushResult::rejected;
       case Overflow::drop_newest:
         describe(*env, dropped);
         dropped_.append(env.release());

@@ -51,6 +51,7 @@ RouteResult Router::after_push(const AgentCellPtr& agent, PushResult pushed) {
     case PushResult::replaced:
     case PushResult::dropped: return RouteResult::delivered;
     case PushResult::full: return RouteResult::full;
+    case PushResult::rejected: return RouteResult::rejected;
     case PushResult::closed: return RouteResult::closed;
   }
   return RouteResult::closed;

@@ -11,15 +11,16 @@ namespace serendip {
 enum class PushResult : std::uint8_t {
   accepted,  ///< queued; the owner is already scheduled
   armed,     ///< queued; the mailbox went idle -> scheduled, so the pusher must schedule the owner
-  full,      ///< refused: at capacity; the envelope stays with the pusher
+  full,      ///< refused: at capacity (policy `wait`); the pusher may wait for space
+  rejected,  ///< refused: at capacity (policy `reject`); the pusher must not wait
   closed,    ///< refused: closed; the envelope stays with the pusher
   replaced,  ///< queued; the oldest queued envelope was dropped (drop_oldest)
   dropped,   ///< taken but dropped at once (drop_newest)
 };
 
-/// True for the two results that took the envelope.
+/// True for the results that took the envelope.
 constexpr bool taken(PushResult r) noexcept {
-  return r != PushResult::full && r != PushResult::closed;
+  return r != PushResult::full && r != PushResult::rejected && r != PushResult::closed;
 }
 
 }  // namespace serendip

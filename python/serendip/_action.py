@@ -20,6 +20,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from ._bridge import running_loop
 from ._context import Context
 from ._errors import ActionNotFound
 from ._schema import Signature, convert, signature_for, validate
@@ -312,7 +313,7 @@ def act_sync(
     spec, kwargs = _prepare(agent, name, inputs, ctx, mesh)
     if not spec.is_async:
         return spec.function(**kwargs)
-    running = _running_loop()
+    running = running_loop()
     if home is not None:
         if home is running:
             raise RuntimeError(
@@ -381,10 +382,3 @@ def _home(agent: Agent) -> tuple[LocalMesh | None, asyncio.AbstractEventLoop | N
         return None, None
     runner = mesh._runners.get(agent.name)
     return mesh, None if runner is None else runner.loop
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

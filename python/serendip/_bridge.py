@@ -19,7 +19,7 @@ from . import _core
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["LoopBridge", "bridge_for", "running_bridge"]
+__all__ = ["LoopBridge", "bridge_for", "running_bridge", "running_loop"]
 
 # status, payload, error type, error message: as the core reports the end of a wait.
 OutcomeTuple = tuple[int, Any, str, str]
@@ -118,6 +118,11 @@ def bridge_for(loop: asyncio.AbstractEventLoop) -> LoopBridge:
     if bridge is None or bridge.core.closed:
         bridge = _bridges[loop] = LoopBridge(loop)
     return bridge
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop running in this thread, or None (no exception: callers branch on it)."""
+    return asyncio._get_running_loop()
 
 
 def running_bridge() -> LoopBridge:

@@ -111,9 +111,14 @@ class Mesh:
         Raises AgentNotFound, MailboxFull or MeshClosed.
         """
 
+    def send(self, target: str, payload: object | None, sender: str | None, topic: str | None) -> bool:
+        """
+        Like send_nowait, but False when the mailbox is full and its senders may wait for space (then wait_space and retry); MailboxFull only for overflow='reject'.
+        """
+
     def request(self, target: str, payload: object, sender: str | None, timeout: float | None, waiter: Waiter) -> int:
         """
-        Sends a request: its id, or 0 when the mailbox is full (nothing opened; wait for space and retry). Raises AgentNotFound or MeshClosed.
+        Sends a request: its id, or 0 when the mailbox is full (nothing opened; wait for space and retry). Raises AgentNotFound, MailboxFull (overflow='reject') or MeshClosed.
         """
 
     def cancel(self, request_id: int) -> bool: ...
@@ -313,11 +318,8 @@ class LlmClient:
 
     def chat(self, done: Waiter, endpoint: LlmEndpoint, system: str, messages: list[tuple[Any, ...]], tools: LlmTools | None, temperature: float | None, max_tokens: int | None, limit_keys: Sequence[str], timeout: float, max_attempts: int, stats: LlmStats | None) -> int:
         """
-        Starts a call; `done` completes with its outcome. Returns the call's id.
+        Starts a call; `done` completes with its outcome; an LlmStream as `done` streams the call into it. Returns the call's id.
         """
-
-    def chat_stream(self, sink: LlmStream, endpoint: LlmEndpoint, system: str, messages: list[tuple[Any, ...]], tools: LlmTools | None, temperature: float | None, max_tokens: int | None, limit_keys: Sequence[str], timeout: float, max_attempts: int, stats: LlmStats | None) -> int:
-        """Starts a streamed call into `sink`. Returns the call's id."""
 
     def cancel(self, call_id: int) -> None: ...
 

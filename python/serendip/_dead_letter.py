@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 from . import _core
-from ._bridge import running_bridge
+from ._bridge import running_bridge, running_loop
 
 __all__ = ["DeadLetter", "DeadLetterForwarder", "DeadLetterReason", "letters_of"]
 
@@ -82,7 +82,7 @@ class DeadLetterForwarder:
         """Starts the forwarding task on ``loop`` unless one is alive. Any thread."""
         if self._task is not None and not self._task.done():
             return
-        if loop is _running_loop():
+        if loop is running_loop():
             self._task = loop.create_task(self._run(), name="serendip:dead-letters")
         else:
             loop.call_soon_threadsafe(self.ensure_running, loop)
@@ -119,7 +119,3 @@ def _log(letter: DeadLetter) -> None:
             "reason": letter.reason,
         },
     )
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    return asyncio._get_running_loop()

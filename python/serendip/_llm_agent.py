@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from . import _core, _llm_client
 from ._action import ActionSpec, act_sync
 from ._agent import Agent, Overflow
+from ._bridge import running_loop
 from ._conversation import (
     ROLE_ASSISTANT,
     ROLE_TOOL,
@@ -291,7 +292,7 @@ class LlmAgent(Agent):
         """Blocking twin of ``send_message`` for plain code: waits in this thread with the GIL
         released (Ctrl-C cancels the request); tools run one after the other. Raises
         RuntimeError on a thread running an event loop (use ``await send_message``)."""
-        if _running_loop() is not None:
+        if running_loop() is not None:
             raise RuntimeError(
                 "send_message_sync on a thread running an event loop would block it; "
                 "use 'await agent.send_message(...)'"
@@ -519,10 +520,3 @@ def _tool_result(call: LlmToolCall, value: Any) -> MessageTuple:
 
 def _tool_error(call: LlmToolCall, problem: str) -> MessageTuple:
     return (ROLE_TOOL, f"error: {problem}", None, call.id, call.name, True)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

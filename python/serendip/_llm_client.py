@@ -203,11 +203,7 @@ async def chat_stream(
     completion to ``sink``. Leaving the iteration early cancels the call."""
     bridge = running_bridge()
     stream = _core.LlmStream()
-    o = options
-    call_id = client().chat_stream(
-        stream, o.endpoint, o.system, messages, o.tools, o.temperature, o.max_tokens,
-        o.limit_keys, o.timeout, o.max_attempts, o.stats,
-    )
+    call_id = _start(stream, messages, options)
     ended = False
     try:
         while True:

@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar, cast
 from . import _core, _lifecycle
 from ._action import Invocation
 from ._agent import Agent
-from ._bridge import bridge_for, running_bridge
+from ._bridge import bridge_for, running_bridge, running_loop
 from ._dead_letter import DeadLetter, DeadLetterForwarder, letters_of
 from ._errors import (
     ActionInputError,
@@ -52,10 +52,6 @@ class _State(enum.Enum):
     CLOSING = "closing"
     CLOSED = "closed"
     FORKED = "forked"
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    return asyncio._get_running_loop()
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -142,7 +138,7 @@ class LocalMesh:
         self._check_open()
         if getattr(agent, "_serendip_mesh", None) is not None:
             raise ValueError(f"{agent!r} already belongs to a mesh")
-        loop = _running_loop()
+        loop = running_loop()
         if loop is None:
             loop = self._background_loop().loop
         topics = [*type(agent).subscriptions, *agent._topics]
@@ -159,7 +155,7 @@ class LocalMesh:
         self._forwarder.ensure_running(loop)
         if getattr(agent, "on_start", None) is None:
             runner._started = True
-        elif loop is _running_loop():
+        elif loop is running_loop():
             loop.create_task(runner.start(), name=f"serendip:{agent.name}:start")
         else:
             assert self._background is not None
@@ -197,7 +193,7 @@ class LocalMesh:
                 runner.agent._serendip_mesh = None  # type: ignore[attr-defined]
 
         loop = runner.loop
-        if loop is _running_loop():
+        if loop is running_loop():
             loop.create_task(leave(), name=f"serendip:{name}:remove")
         elif loop.is_running():
             wait = None if not drain or timeout is None else timeout + _STOP_GRACE
@@ -382,7 +378,6 @@ class LocalMesh:
             request_id = self._core.request(target, payload, None, _remaining(deadline), waiter)
             if request_id:
                 break
-            self._raise_if_rejecting(target)
             space = _core.BlockingWaiter()  # the mailbox is full
             if self._core.wait_space(target, space) and not _block(space, deadline):
                 raise QueryTimeout(f"agent {target!r}'s mailbox stayed full until the deadline")
@@ -547,7 +542,7 @@ class LocalMesh:
     def wait_idle_sync(self, timeout: float | None = None) -> None:
         """Blocking twin of ``wait_idle``. Raises RuntimeError on a thread running a home loop."""
         self._check_open()
-        loop = _running_loop()
+        loop = running_loop()
         if loop is not None and any(r.loop is loop for r in self._runners.values()):
             raise RuntimeError(
                 "wait_idle_sync() called on a loop that runs agents of this mesh would "
@@ -582,7 +577,7 @@ class LocalMesh:
         """Async twin of ``close``: awaits the stop of handlers on this loop too."""
         if not self._begin_close():
             return
-        here = _running_loop()
+        here = running_loop()
         try:
             for loop, runners in self._runners_by_loop().items():
                 if loop is here:
@@ -621,26 +616,16 @@ class LocalMesh:
     async def _send(
         self, target: str, payload: Any, sender: str | None, topic: str | None = None
     ) -> None:
-        while True:
-            try:
-                self._core.send_nowait(target, payload, sender, topic)
-                return
-            except MailboxFull:
-                self._raise_if_rejecting(target)
-                await self._space(target)
+        while not self._core.send(target, payload, sender, topic):  # full: wait for space
+            await self._space(target)
 
     def _send_sync(
         self, target: str, payload: Any, sender: str | None, topic: str | None
     ) -> None:
-        while True:
-            try:
-                self._core.send_nowait(target, payload, sender, topic)
-                return
-            except MailboxFull:
-                self._raise_if_rejecting(target)
-                waiter = _core.BlockingWaiter()
-                if self._core.wait_space(target, waiter):
-                    _block(waiter, None)
+        while not self._core.send(target, payload, sender, topic):  # full: wait for space
+            waiter = _core.BlockingWaiter()
+            if self._core.wait_space(target, waiter):
+                _block(waiter, None)
 
     async def _query(
         self, target: str, payload: Any, sender: str | None, timeout: float | None
@@ -657,7 +642,6 @@ class LocalMesh:
         try:
             request_id = self._core.request(target, payload, sender, timeout, waiter)
             while not request_id:  # the mailbox is full
-                self._raise_if_rejecting(target)
                 await self._space(target, deadline)
                 request_id = self._core.request(
                     target, payload, sender, _remaining(deadline), waiter
@@ -694,12 +678,6 @@ class LocalMesh:
             r.agent.name == letter.target for r in self._leaving
         )
 
-    def _raise_if_rejecting(self, target: str) -> None:
-        """Raises MailboxFull if ``target``'s full mailbox rejects rather than makes senders wait."""
-        runner = self._runners.get(target)
-        if runner is not None and runner.agent.overflow == "reject":
-            raise MailboxFull(f"the mailbox of agent {target!r} is full (overflow='reject')")
-
     def _broadcast_targets(self, exclude: str | Iterable[str] | None) -> list[str]:
         self._check_open()
         skip = {exclude} if isinstance(exclude, str) else set(exclude or ())
@@ -707,7 +685,7 @@ class LocalMesh:
 
     def _refuse_blocking(self, target: str, what: str) -> None:
         runner = self._runners.get(target)
-        if runner is not None and runner.loop is _running_loop():
+        if runner is not None and runner.loop is running_loop():
             raise RuntimeError(
                 f"{what}() on the loop thread that runs agent {target!r} would deadlock; "
                 f"use the async form with 'await' (or send_to_nowait)"
@@ -735,7 +713,7 @@ class LocalMesh:
         """Runs ``fn()`` on ``loop``: awaited from other threads (bounded), scheduled on it."""
         if loop.is_closed():
             return
-        if loop is _running_loop():
+        if loop is running_loop():
             loop.create_task(fn())
             return
         if not loop.is_running():

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ._bridge import OutcomeTuple, running_bridge
+from ._bridge import OutcomeTuple, running_bridge, running_loop
 from ._context import Context
 from ._errors import MeshClosed, MeshError, RequestNotFound
 from ._outcome import unwrap
@@ -154,7 +154,7 @@ class RequestTracker:
         _check_interval(interval)
         self._mesh._check_open()
         background = self._mesh._background_loop().loop
-        here = asyncio._get_running_loop()
+        here = running_loop()
         if here is background:  # a handler on the background loop: open it right here
             request_id = self._open_now(target, payload, timeout, interval)
             if not request_id:
@@ -193,7 +193,6 @@ class RequestTracker:
                 return request_id
             if not may_wait:
                 self._refuse_to_wait_for_space(target)
-            self._mesh._raise_if_rejecting(target)
             await self._mesh._space(target, deadline)
 
     def _open_now(
@@ -221,7 +220,6 @@ class RequestTracker:
         return request_id
 
     def _refuse_to_wait_for_space(self, target: str) -> NoReturn:
-        self._mesh._raise_if_rejecting(target)
         raise RuntimeError(
             f"submit_sync() cannot wait here for space in agent {target!r}'s full mailbox "
             "(this thread's loop would have to run to make it); use 'await mesh.submit(...)'"
@@ -432,7 +430,7 @@ class RequestTracker:
     def _refuse_blocking(self, what: str, targets: list[str]) -> None:
         """Raises RuntimeError on a thread running the background loop (it records outcomes)
         or the home loop of one of ``targets`` (they answer): blocking it would deadlock."""
-        here = asyncio._get_running_loop()
+        here = running_loop()
         if here is None:
             return
         background = self._mesh._background

@@ -18,6 +18,9 @@ inline Outcome route_failure(RouteResult result, const std::string& target) {
       return Outcome::failure(Status::not_found, "no agent named '" + target + "'");
     case RouteResult::full:
       return Outcome{Status::error, {}, "MailboxFull", "the mailbox of '" + target + "' is full"};
+    case RouteResult::rejected:
+      return Outcome{Status::error, {}, "MailboxFull",
+                     "the mailbox of '" + target + "' is full (overflow='reject')"};
     case RouteResult::delivered:
     case RouteResult::closed: break;
   }

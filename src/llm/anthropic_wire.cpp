@@ -114,11 +114,7 @@ ChatResponse parse_body(std::string_view body, const ChatRequest& request) {
   const json* usage = in.optional_object(doc, "usage");
   auto prompt = usage ? in.count(*usage, "input_tokens") : std::nullopt;
   auto completion = usage ? in.count(*usage, "output_tokens") : std::nullopt;
-  if (prompt && completion) {
-    response.usage = Usage{*prompt, *completion, false};
-  } else {
-    response.usage = estimate_usage(request, response);
-  }
+  response.usage = internal::reported_or_estimated(prompt, completion, request, response);
   return response;
 }
 

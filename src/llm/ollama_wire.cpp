@@ -23,19 +23,7 @@ json message_json(const Message& message) {
 }  // namespace
 
 std::string build_body(const ChatRequest& request) {
-  json messages = json::array();
-  if (!request.system.empty()) {
-    messages.push_back({{"role", "system"}, {"content", request.system}});
-  }
-  for (const Message& message : request.messages) messages.push_back(message_json(message));
-
-  json body{{"model", request.model},
-            {"messages", std::move(messages)},
-            {"stream", request.stream}};
-  if (!request.tools.empty()) {
-    json& tools = body["tools"] = json::array();
-    for (const ToolSpec& tool : request.tools) tools.push_back(internal::function_tool(tool));
-  }
+  json body = internal::function_chat_body(request, message_json);
   json options = json::object();
   if (request.temperature) options["temperature"] = *request.temperature;
   if (request.max_tokens) options["num_predict"] = *request.max_tokens;
@@ -58,11 +46,7 @@ ChatResponse parse_body(std::string_view body, const ChatRequest& request) {
 
   auto prompt = in.count(doc, "prompt_eval_count");
   auto completion = in.count(doc, "eval_count");
-  if (prompt && completion) {
-    response.usage = Usage{*prompt, *completion, false};
-  } else {
-    response.usage = estimate_usage(request, response);
-  }
+  response.usage = internal::reported_or_estimated(prompt, completion, request, response);
   return response;
 }
 

@@ -34,19 +34,7 @@ json message_json(const Message& message) {
 }  // namespace
 
 std::string build_body(const ChatRequest& request) {
-  json messages = json::array();
-  if (!request.system.empty()) {
-    messages.push_back({{"role", "system"}, {"content", request.system}});
-  }
-  for (const Message& message : request.messages) messages.push_back(message_json(message));
-
-  json body{{"model", request.model},
-            {"messages", std::move(messages)},
-            {"stream", request.stream}};
-  if (!request.tools.empty()) {
-    json& tools = body["tools"] = json::array();
-    for (const ToolSpec& tool : request.tools) tools.push_back(internal::function_tool(tool));
-  }
+  json body = internal::function_chat_body(request, message_json);
   if (request.temperature) body["temperature"] = *request.temperature;
   if (request.max_tokens) body["max_tokens"] = *request.max_tokens;
   if (request.stream && request.include_usage) body["stream_options"] = {{"include_usage", true}};
@@ -72,11 +60,7 @@ ChatResponse parse_body(std::string_view body, const ChatRequest& request) {
   const json* usage = in.optional_object(doc, "usage");
   auto prompt = usage ? in.count(*usage, "prompt_tokens") : std::nullopt;
   auto completion = usage ? in.count(*usage, "completion_tokens") : std::nullopt;
-  if (prompt && completion) {
-    response.usage = Usage{*prompt, *completion, false};
-  } else {
-    response.usage = estimate_usage(request, response);
-  }
+  response.usage = internal::reported_or_estimated(prompt, completion, request, response);
   return response;
 }
 

@@ -198,6 +198,27 @@ FinishReason ollama_finish(std::string_view raw) noexcept {
   return FinishReason::other;
 }
 
+json function_chat_body(const ChatRequest& request, json (*message_json)(const Message&)) {
+  json messages = json::array();
+  if (!request.system.empty()) {
+    messages.push_back({{"role", "system"}, {"content", request.system}});
+  }
+  for (const Message& message : request.messages) messages.push_back(message_json(message));
+  json body{{"model", request.model}, {"messages", std::move(messages)}, {"stream", request.stream}};
+  if (!request.tools.empty()) {
+    json& tools = body["tools"] = json::array();
+    for (const ToolSpec& tool : request.tools) tools.push_back(function_tool(tool));
+  }
+  return body;
+}
+
+Usage reported_or_estimated(std::optional<std::int64_t> prompt,
+                            std::optional<std::int64_t> completion, const ChatRequest& request,
+                            const ChatResponse& response) {
+  if (prompt && completion) return Usage{*prompt, *completion, false};
+  return estimate_usage(request, response);
+}
+
 void settle_finish(ChatResponse& response) noexcept {
   if (!response.tool_calls.empty() && response.finish_reason == FinishReason::stop) {
     response.finish_reason = FinishReason::tool_calls;

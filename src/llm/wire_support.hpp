@@ -89,6 +89,15 @@ FinishReason openai_finish(std::string_view raw) noexcept;
 FinishReason anthropic_finish(std::string_view raw) noexcept;
 FinishReason ollama_finish(std::string_view raw) noexcept;
 
+/// The body fields OpenAI and Ollama share: `model`, `messages` (a leading system message, then
+/// each message as `message_json` writes it), `stream`, and `tools` when there are any.
+json function_chat_body(const ChatRequest& request, json (*message_json)(const Message&));
+
+/// The provider's counts when it sent both, else the estimate (marked `estimated`).
+Usage reported_or_estimated(std::optional<std::int64_t> prompt,
+                            std::optional<std::int64_t> completion, const ChatRequest& request,
+                            const ChatResponse& response);
+
 /// "stop" with tool calls becomes `tool_calls`: several OpenAI-compatible servers and Ollama say
 /// "stop" when they send calls, and the agent loop keys on the normalised reason.
 void settle_finish(ChatResponse& response) noexcept;

@@ -79,6 +79,20 @@ TEST_F(ClientTest, tell_with_a_wait_delivers_once_space_frees_up) {
   EXPECT_EQ(*target.next()->payload.get<int>(), 3);
 }
 
+TEST(Client, a_reject_mailbox_refuses_blocking_senders_at_once_instead_of_making_them_wait) {
+  ParkedAgent strict{"strict", 1, Overflow::reject};
+  Mesh mesh;
+  mesh.add(strict.cell);
+  ASSERT_EQ(tell(mesh, "strict", 1), RouteResult::delivered);
+  // A patience-long wait would be allowed; the policy says not to wait at all.
+  EXPECT_EQ(tell(mesh, "strict", 2, patience), RouteResult::rejected);
+  const Outcome asked = ask(mesh, "strict", 3, patience);
+  EXPECT_EQ(asked.status, Status::error);
+  EXPECT_EQ(asked.error_type, "MailboxFull");
+  EXPECT_NE(asked.error_message.find("overflow='reject'"), std::string::npos);
+  EXPECT_EQ(strict.cell->mailbox().size(), 1u);
+}
+
 TEST_F(ClientTest, tell_reports_unknown_targets_and_a_closed_mesh) {
   EXPECT_EQ(tell(mesh, "nobody", 0), RouteResult::not_found);
   EXPECT_EQ(tell(mesh, "nobody", 0, 20ms), RouteResult::not_found);

@@ -48,10 +48,11 @@ TEST(Mailbox, a_full_normal_lane_refuses_the_push_and_leaves_the_envelope_with_t
   EXPECT_EQ(uut.capacity(), 2u);
 }
 
-TEST(Mailbox, reject_refuses_like_wait_and_says_which_policy_it_has) {
+TEST(Mailbox, reject_refuses_saying_the_sender_must_not_wait) {
   Mailbox uut(1, Overflow::reject);
   push(uut, 0);
-  EXPECT_EQ(push(uut, 1), PushResult::full);
+  EXPECT_EQ(push(uut, 1), PushResult::rejected);
+  EXPECT_EQ(uut.size(), 1u);
   EXPECT_EQ(uut.overflow(), Overflow::reject);
 }
 

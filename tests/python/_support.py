@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 import serendip
+from serendip.testing import RecordedRequest
 
 # Seconds to wait for something that must happen; never a performance expectation.
 SAFETY = 5.0
@@ -39,6 +40,22 @@ def wait_until(predicate: Callable[[], object]) -> bool:
             return False
         time.sleep(0.005)
     return True
+
+
+async def until(predicate: Callable[[], object]) -> bool:
+    """Lets the running loop work until ``predicate()`` holds; False if it never did in SAFETY."""
+    deadline = time.monotonic() + SAFETY
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
+
+
+def sent_messages(request: RecordedRequest) -> list[dict[str, Any]]:
+    """The ``messages`` of a chat request the scripted server recorded."""
+    listed: list[dict[str, Any]] = request.json["messages"]
+    return listed
 
 
 class Gate:
@@ -141,6 +158,9 @@ class AsyncTwin(Twin):
     async def send_to(self, target: str, payload: Any) -> None:
         await self.mesh.send_to(target, payload)
 
+    async def submit(self, target: str, payload: Any) -> int:
+        return await self.mesh.submit(target, payload)
+
     async def broadcast(self, payload: Any, exclude: Any = None) -> int:
         return await self.mesh.broadcast(payload, exclude)
 
@@ -168,12 +188,7 @@ class AsyncTwin(Twin):
 
     async def until(self, predicate: Callable[[], object]) -> bool:
         """Lets other work run until ``predicate()`` holds; False if it never did."""
-        deadline = time.monotonic() + SAFETY
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.005)
-        return True
+        return await until(predicate)
 
     async def pause(self, seconds: float = 0.05) -> None:
         """Lets other work run for a while (used before checking that something did NOT happen)."""
@@ -188,6 +203,9 @@ class SyncTwin(Twin):
 
     async def send_to(self, target: str, payload: Any) -> None:
         self.mesh.send_to_sync(target, payload)
+
+    async def submit(self, target: str, payload: Any) -> int:
+        return self.mesh.submit_sync(target, payload)
 
     async def broadcast(self, payload: Any, exclude: Any = None) -> int:
         return self.mesh.broadcast_sync(payload, exclude)

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 import serendip
+from serendip.testing import ScriptedLLMServer
 
 from _support import Gate, TwinRunner
 
@@ -66,3 +67,10 @@ async def amesh(_gates: list[Gate]) -> Any:
     for g in _gates:
         g.open()
     await m.aclose()
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedLLMServer]:
+    """A ScriptedLLMServer on loopback, stopped after the test."""
+    with ScriptedLLMServer() as uut:
+        yield uut

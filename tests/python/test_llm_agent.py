@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ import serendip
 from serendip import ChatMessage, Context, LlmAgent, Usage
 from serendip.testing import Fault, RecordedRequest, Reply, ScriptedLLMServer, ToolCall
 
-from _support import SAFETY
+from _support import SAFETY, sent_messages as messages
 
 KEY = "sk-agent-test-key"
 
@@ -47,17 +46,6 @@ class Shop(LlmAgent):
     def refund(self, order: str) -> str:
         """Refunds an order."""
         raise ValueError(f"order {order} is not refundable")
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedLLMServer]:
-    with ScriptedLLMServer() as uut:
-        yield uut
-
-
-def messages(request: RecordedRequest) -> list[dict[str, Any]]:
-    listed: list[dict[str, Any]] = request.json["messages"]
-    return listed
 
 
 def tool_results(request: RecordedRequest) -> dict[str, str]:

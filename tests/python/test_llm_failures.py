@@ -7,8 +7,6 @@ agent raises, what the server saw (attempts, keys) and the agent's ``llm_metrics
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +16,11 @@ import serendip
 from serendip import LlmAgent
 from serendip.testing import Fault, Reply, ScriptedLLMServer
 
-from _support import SAFETY
+from _support import until
 
 KEY = "sk-failures-SECRET-4242"
 CLIENT_LIMIT = 8 << 20  # the native client's response limit; Python offers no way to set it
 ESTABLISHED = "01"  # a TCP state in /proc/net/tcp
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedLLMServer]:
-    with ScriptedLLMServer() as uut:
-        yield uut
 
 
 def agent(server: ScriptedLLMServer, **options: Any) -> LlmAgent:
@@ -41,16 +33,6 @@ def failed(a: LlmAgent) -> dict[str, int]:
     """The non-zero failure counters of ``a``."""
     counts: dict[str, int] = a.llm_metrics()["failed"]
     return {error: n for error, n in counts.items() if n}
-
-
-async def until(predicate: Any) -> bool:
-    """Lets the loop run until ``predicate()`` holds; False if it never did."""
-    deadline = time.monotonic() + SAFETY
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.005)
-    return True
 
 
 def client_connections(server: ScriptedLLMServer) -> list[str]:

@@ -8,14 +8,14 @@ and ReAct (tools through plain text) end to end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import serendip
+from _support import sent_messages as messages
 from serendip import LlmAgent, ReActConfig, Usage
-from serendip.testing import RecordedRequest, Reply, ScriptedLLMServer, ToolCall
+from serendip.testing import Reply, ScriptedLLMServer, ToolCall
 
 KEY = "sk-protocols-key"
 PRICE_SCHEMA = {
@@ -40,12 +40,6 @@ class Shop(LlmAgent):
         raise ValueError(f"order {order} is not refundable")
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedLLMServer]:
-    with ScriptedLLMServer() as uut:
-        yield uut
-
-
 def base_url(server: ScriptedLLMServer, provider: str) -> str:
     return {
         "openai": server.openai_base_url,
@@ -68,11 +62,6 @@ def script_tool_round(server: ScriptedLLMServer) -> None:
               usage=(11, 2)),
         Reply("A1 costs 9.5; order 7 cannot be refunded.", usage=(23, 8)),
     )
-
-
-def messages(request: RecordedRequest) -> list[dict[str, Any]]:
-    listed: list[dict[str, Any]] = request.json["messages"]
-    return listed
 
 
 REFUSED = "error: ValueError: order 7 is not refundable"

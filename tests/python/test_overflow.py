@@ -50,6 +50,8 @@ def test_reject_makes_every_kind_of_send_raise_mailbox_full_at_once(
             await m.send_to("box", "more")
         with pytest.raises(MailboxFull, match="'box'"):
             await m.query("box", "more")
+        with pytest.raises(MailboxFull, match="overflow='reject'"):
+            await m.submit("box", "more")
         with pytest.raises(MailboxFull):
             m.send_to_nowait("box", "more")
         gate.open()
