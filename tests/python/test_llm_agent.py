@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import serendip
+from serendip.metrics import prometheus_text
 from serendip import ChatMessage, Context, LlmAgent, Usage
 from serendip.testing import Fault, RecordedRequest, Reply, ScriptedLLMServer, ToolCall
 
@@ -350,6 +351,15 @@ async def test_a_mesh_query_is_a_question_in_the_askers_conversation(
     assert [m.content for m in llm.history("alice") if m.role == "user"] == [
         "first", "second", "third",
     ]
+    llm_rows = amesh.metrics()["llm"]
+    assert list(llm_rows) == ["assistant"]  # Python agents have no row
+    row = llm_rows["assistant"]
+    assert (row["provider"], row["model"], row["calls"], row["succeeded"]) == (
+        "openai", "test-model", 4, 4,
+    )
+    assert row["latency"]["count"] == 4
+    assert 'serendip_llm_calls_total{mesh="async-test",agent="assistant",provider="openai",' \
+        'model="test-model"} 4' in prometheus_text(amesh)
 
 
 @pytest.mark.asyncio
