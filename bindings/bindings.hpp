@@ -22,6 +22,8 @@ void bind_mesh(nanobind::module_& m);
 void bind_context(nanobind::module_& m);
 /// Dispatcher, the native engine under a Python agent (dispatcher.cpp).
 void bind_dispatcher(nanobind::module_& m);
+/// NativeAction (native_action.cpp).
+void bind_native_action(nanobind::module_& m);
 /// LlmEndpoint, LlmTools, LlmStats, LlmStream and LlmClient (llm.cpp).
 void bind_llm(nanobind::module_& m);
 /// An LLM call's result or failure payload as a tuple; an invalid handle for other payloads

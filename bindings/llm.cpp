@@ -164,7 +164,8 @@ std::chrono::milliseconds millis(double seconds) {
 ChatCall make_call(const EndpointHandle& endpoint, const std::string& system, nb::list messages,
                    const ToolsHandle* tools, std::optional<double> temperature,
                    std::optional<int> max_tokens, std::vector<std::string> limit_keys,
-                   double timeout, int max_attempts, std::shared_ptr<llm::CallStats> stats) {
+                   double timeout, int max_attempts, std::size_t max_response_bytes,
+                   std::shared_ptr<llm::CallStats> stats) {
   ChatCall call;
   call.endpoint = endpoint.endpoint;
   call.request.model = endpoint.ref.model;
@@ -177,6 +178,7 @@ ChatCall make_call(const EndpointHandle& endpoint, const std::string& system, nb
   call.total_timeout = millis(timeout);
   call.stream_idle_timeout = std::min(call.total_timeout, call.stream_idle_timeout);
   call.retry.max_attempts = std::max(max_attempts, 1);
+  call.max_response_bytes = max_response_bytes;
   call.stats = std::move(stats);
   return call;
 }
@@ -283,9 +285,11 @@ void bind_llm(nb::module_& m) {
           [](ChatClient& c, WaiterPtr done, const EndpointHandle& endpoint, const std::string& system,
              Messages messages, const ToolsHandle* tools, std::optional<double> temperature,
              std::optional<int> max_tokens, std::vector<std::string> limit_keys, double timeout,
-             int max_attempts, std::shared_ptr<llm::CallStats> stats) {
+             int max_attempts, std::size_t max_response_bytes,
+             std::shared_ptr<llm::CallStats> stats) {
             ChatCall call = make_call(endpoint, system, messages, tools, temperature, max_tokens,
-                                      std::move(limit_keys), timeout, max_attempts, std::move(stats));
+                                      std::move(limit_keys), timeout, max_attempts,
+                                      max_response_bytes, std::move(stats));
             auto stream = std::dynamic_pointer_cast<StreamQueue>(done);
             nb::gil_scoped_release release;
             if (stream) return c.submit_stream(std::move(call), std::move(stream));
@@ -293,7 +297,8 @@ void bind_llm(nb::module_& m) {
           },
           nb::arg("done"), nb::arg("endpoint"), nb::arg("system"), nb::arg("messages"),
           nb::arg("tools").none(), nb::arg("temperature").none(), nb::arg("max_tokens").none(),
-          nb::arg("limit_keys"), nb::arg("timeout"), nb::arg("max_attempts"), nb::arg("stats").none(),
+          nb::arg("limit_keys"), nb::arg("timeout"), nb::arg("max_attempts"),
+          nb::arg("max_response_bytes"), nb::arg("stats").none(),
           "Starts a call; `done` completes with its outcome; an LlmStream as `done` streams the "
           "call into it. Returns the call's id.")
       .def("cancel", &ChatClient::cancel, nb::arg("call_id"))

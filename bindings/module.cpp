@@ -5,6 +5,7 @@
 
 #include <serendip/errors.hpp>
 #include <serendip/loop_bridge.hpp>
+#include <serendip/native_action.hpp>
 
 #include <string>
 
@@ -57,11 +58,14 @@ NB_MODULE(_core, m) {
       raise_mesh_error("AgentNotFound", e.what());
     } catch (const serendip::MeshClosed& e) {
       raise_mesh_error("MeshClosed", e.what());
+    } catch (const serendip::NativeActionFailed& e) {
+      raise_mesh_error("NativeActionError", e.what());
     }
   });
   bind_bridge(m);
   bind_mesh(m);
   bind_context(m);
   bind_dispatcher(m);
+  bind_native_action(m);
   bind_llm(m);
 }

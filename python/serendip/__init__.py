@@ -28,6 +28,7 @@ from ._errors import LlmTimeout as LlmTimeout
 from ._errors import LlmTransportError as LlmTransportError
 from ._errors import MailboxFull as MailboxFull
 from ._errors import MeshClosed as MeshClosed
+from ._errors import NativeActionError as NativeActionError
 from ._errors import MeshError as MeshError
 from ._errors import MessageDropped as MessageDropped
 from ._errors import QueryTimeout as QueryTimeout
@@ -76,6 +77,7 @@ __all__ = [
     "MeshRequest",
     "MeshResult",
     "MessageDropped",
+    "NativeActionError",
     "QueryTimeout",
     "ReActConfig",
     "ReActResult",

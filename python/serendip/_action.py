@@ -1,7 +1,8 @@
 """Actions: an agent's functions that tools (LLMs, other agents) call by name with JSON inputs.
 
 ``@serendip.action`` marks methods in a class body; ``agent.action`` registers plain functions
-on one instance. An action's spec and schema are built when it is declared (class-body
+on one instance, ``agent.native_action`` compiled functions of the C ABI in
+``serendip/native_action.h``. An action's spec and schema are built when it is declared (class-body
 actions: once per class), never per call. A call looks the action up, validates the inputs
 against its schema, converts them and passes them by keyword, with the Context injected into
 the parameter that asks for it. Async actions run on the agent's home loop.
@@ -11,19 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ctypes
 import dataclasses
 import inspect
+import json
 import re
 import threading
 import types
 import weakref
+from _ctypes import CFuncPtr
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from . import _core
 from ._bridge import running_loop
 from ._context import Context
 from ._errors import ActionNotFound
-from ._schema import Signature, convert, signature_for, validate
+from ._schema import Schema, Signature, convert, signature_for, validate
 
 if TYPE_CHECKING:
     from ._agent import Agent
@@ -39,6 +44,7 @@ __all__ = [
     "has_async_actions",
     "invoke",
     "register",
+    "register_native",
     "tool_schemas",
 ]
 
@@ -145,6 +151,36 @@ def register(
         return f
 
     return add if fn is None else add(fn)
+
+
+def register_native(
+    agent: Agent, fn: Any, name: str | None, description: str, parameters: Schema | None
+) -> None:
+    """``agent.native_action``: registers a C function of the native-action ABI."""
+    if isinstance(fn, CFuncPtr):
+        native = _core.NativeAction(ctypes.cast(fn, ctypes.c_void_p).value or 0, fn)
+    else:
+        native = _core.NativeAction.from_capsule(fn)  # TypeError for anything else
+        if name is None:
+            raise ValueError("a native action in a PyCapsule needs name=...")
+    name = _checked_name(fn, name)
+    schema: Schema = {"type": "object", "properties": {}} if parameters is None else parameters
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise ValueError(
+            f"native action {name!r}: parameters must be a JSON Schema of type 'object'"
+        )
+    schema = copy.deepcopy(schema)
+
+    def call(**inputs: Any) -> Any:
+        return json.loads(native.call(json.dumps(inputs)))
+
+    call.__name__ = call.__qualname__ = name
+    spec = ActionSpec(name, description, schema, False, call)
+    registry = _registry(agent)
+    with _lock:
+        if spec.name in registry.specs:
+            raise ValueError(f"{agent!r} already has an action named {spec.name!r}")
+        registry.add(spec, Signature(schema, description, None, {}))
 
 
 class _Declared:

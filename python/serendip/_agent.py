@@ -137,6 +137,31 @@ class Agent:
         """
         return _action.register(self, fn, name, description)
 
+    def native_action(
+        self,
+        fn: Any,
+        /,
+        *,
+        name: str | None = None,
+        description: str = "",
+        parameters: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Registers compiled code as an action of this agent only (a tool, for an LlmAgent).
+
+        ``fn`` is a C function of the ABI in ``include/serendip/native_action.h``: a ctypes
+        function (``ctypes.CDLL(path).my_tool``; its state is NULL) or a PyCapsule named
+        ``"serendip.native_action"`` holding the function, its context being the state (what
+        a C or C++ extension hands out). ``parameters`` is the JSON Schema of its inputs, an
+        object (default: no inputs); inputs are checked against it before the call. A call
+        passes the inputs as JSON and runs the function in the calling thread without the
+        GIL; its JSON result comes back as Python values, and its error as
+        NativeActionError. The name defaults to a ctypes function's. Raises ValueError for a
+        bad or taken name or a schema that is not an object's, TypeError for another ``fn``.
+        """
+        _action.register_native(
+            self, fn, name, description, None if parameters is None else dict(parameters)
+        )
+
     @property
     def actions(self) -> Mapping[str, ActionSpec]:
         """The agent's actions by name: its class body's, then its own. A live read-only view."""

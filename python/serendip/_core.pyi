@@ -253,6 +253,25 @@ class Dispatcher:
     def stop(self) -> None:
         """Takes no more messages."""
 
+class NativeAction:
+    """A native action (C ABI of serendip/native_action.h)."""
+
+    def __init__(self, address: int, owner: object) -> None:
+        """
+        The function at `address` (a ctypes function's), with no state; `owner` is kept alive with it.
+        """
+
+    @staticmethod
+    def from_capsule(capsule: object) -> NativeAction:
+        """
+        The function a PyCapsule named 'serendip.native_action' holds; the capsule's context is its state.
+        """
+
+    def call(self, inputs: str) -> str:
+        """
+        Runs the action on JSON `inputs` in this thread, without the GIL; returns its JSON result. Raises NativeActionError.
+        """
+
 class LlmEndpoint:
     """A resolved 'provider::model': URL, protocol and key (never shown)."""
 
@@ -316,7 +335,7 @@ class LlmClient:
 
     def __init__(self, max_connections: int = 1024) -> None: ...
 
-    def chat(self, done: Waiter, endpoint: LlmEndpoint, system: str, messages: list[tuple[Any, ...]], tools: LlmTools | None, temperature: float | None, max_tokens: int | None, limit_keys: Sequence[str], timeout: float, max_attempts: int, stats: LlmStats | None) -> int:
+    def chat(self, done: Waiter, endpoint: LlmEndpoint, system: str, messages: list[tuple[Any, ...]], tools: LlmTools | None, temperature: float | None, max_tokens: int | None, limit_keys: Sequence[str], timeout: float, max_attempts: int, max_response_bytes: int, stats: LlmStats | None) -> int:
         """
         Starts a call; `done` completes with its outcome; an LlmStream as `done` streams the call into it. Returns the call's id.
         """

@@ -16,6 +16,7 @@ __all__ = [
     "RequestNotFound",
     "ActionNotFound",
     "ActionInputError",
+    "NativeActionError",
     "LlmError",
     "LlmConfigError",
     "LlmHttpError",
@@ -73,6 +74,11 @@ class ActionInputError(MeshError, ValueError):
         self.action = action
         self.field = field
         self.problem = problem
+
+
+class NativeActionError(MeshError, RuntimeError):
+    """A native action reported an error (its message is this error's), or answered with
+    something that is not JSON."""
 
 
 class HandlerError(MeshError):

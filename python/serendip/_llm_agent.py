@@ -11,26 +11,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-import json
-import logging
-import re
 import threading
 from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from . import _core, _llm_client
-from ._action import ActionSpec, act_sync
 from ._agent import Agent, Overflow
 from ._bridge import running_loop
 from ._conversation import (
     ROLE_ASSISTANT,
-    ROLE_TOOL,
     ROLE_USER,
     ChatMessage,
     Conversations,
     MessageTuple,
 )
 from ._llm_client import CallOptions, Completion, LlmToolCall, Usage
+from ._llm_tools import LlmToolbox, arguments_text, tool_error
 from ._react import ReActConfig, ReActResult, run_react
 
 if TYPE_CHECKING:
@@ -38,12 +34,10 @@ if TYPE_CHECKING:
 
 __all__ = ["LlmAgent", "LlmReply", "set_provider_limits"]
 
-logger = logging.getLogger("serendip.llm")
 
 ReplyFinish = Literal["stop", "length", "other", "max_tool_rounds"]
 
 DEFAULT_CONVERSATION: Final = "default"
-_TOOL_NAME: Final = re.compile(r"[^a-zA-Z0-9_-]")
 _agent_keys = itertools.count(1)
 
 
@@ -124,6 +118,8 @@ class LlmAgent(Agent):
         timeout: seconds one HTTP attempt may take.
         max_attempts: HTTP attempts per model call (retries on 429 and 5xx, after the
             provider's ``Retry-After`` or a jittered backoff).
+        max_response_bytes: the largest answer body accepted (streamed or not); a larger one
+            fails the call with LlmResponseTooLarge.
     """
 
     def __init__(
@@ -143,6 +139,7 @@ class LlmAgent(Agent):
         max_conversations: int = 1000,
         timeout: float = 600.0,
         max_attempts: int = 3,
+        max_response_bytes: int = 8 << 20,
         mailbox_size: int = 1024,
         overflow: Overflow = "wait",
     ) -> None:
@@ -153,6 +150,7 @@ class LlmAgent(Agent):
             ("max_tool_rounds", max_tool_rounds),
             ("max_conversations", max_conversations),
             ("max_attempts", max_attempts),
+            ("max_response_bytes", max_response_bytes),
         ):
             if value < 1:
                 raise ValueError(f"{label} must be at least 1")
@@ -170,13 +168,13 @@ class LlmAgent(Agent):
         self.max_tool_rounds = max_tool_rounds
         self.timeout = timeout
         self.max_attempts = max_attempts
+        self.max_response_bytes = max_response_bytes
         self.react: ReActConfig | None = None
-        self._agent_tools: dict[str, tuple[str, ActionSpec]] = {}  # tool name -> (agent, spec)
+        self._tools = LlmToolbox(self)
         self._conversations = Conversations(history_limit, history_tokens, max_conversations)
         self._stats = _core.LlmStats()
         self._limit_key = f"agent:{next(_agent_keys)}"
         self._endpoint: _core.LlmEndpoint | None = None
-        self._tools_cache: tuple[tuple[str, ...], _core.LlmTools | None] = ((), None)
         self._build_lock = threading.Lock()
 
     # -- configuration -------------------------------------------------------------------------
@@ -218,19 +216,7 @@ class LlmAgent(Agent):
         """Offers the mesh agent ``agent`` to the model as a tool taking one ``message``; a
         call is a mesh query, its reply the tool's result. ``name`` defaults to the agent's
         name with characters tools cannot have replaced by ``_``. Returns this agent."""
-        tool = name if name is not None else _TOOL_NAME.sub("_", agent)[:64]
-        if not tool or _TOOL_NAME.search(tool) or len(tool) > 64:
-            raise ValueError(f"tool name {tool!r}: use 1 to 64 of a-z, A-Z, 0-9, _ and -")
-        schema = {
-            "type": "object",
-            "properties": {"message": {"type": "string", "description": f"what to ask {agent}"}},
-            "required": ["message"],
-        }
-
-        async def ask(message: str) -> Any:
-            return await self._mesh_for(tool).query(agent, message)
-
-        self._agent_tools[tool] = (agent, ActionSpec(tool, description, schema, True, ask))
+        self._tools.add_agent_tool(agent, description, name)
         return self
 
     def build(self) -> LlmAgent:
@@ -281,7 +267,7 @@ class LlmAgent(Agent):
                 if need[0] == "chat":
                     result = await _llm_client.chat(need[1], self._options())
                 else:
-                    result = await asyncio.gather(*(self._run_tool(c) for c in need[1]))
+                    result = await asyncio.gather(*(self._tools.run(c) for c in need[1]))
         except StopIteration as done:
             reply: LlmReply = done.value
             return reply
@@ -305,7 +291,7 @@ class LlmAgent(Agent):
                 if need[0] == "chat":
                     result = _llm_client.chat_sync(need[1], self._options())
                 else:
-                    result = [self._run_tool_sync(c) for c in need[1]]
+                    result = [self._tools.run_sync(c) for c in need[1]]
         except StopIteration as done:
             reply: LlmReply = done.value
             return reply
@@ -327,7 +313,7 @@ class LlmAgent(Agent):
                         yield piece
                     result = completions[0]
                 else:
-                    result = await asyncio.gather(*(self._run_tool(c) for c in need[1]))
+                    result = await asyncio.gather(*(self._tools.run(c) for c in need[1]))
         except StopIteration:
             return
 
@@ -350,12 +336,12 @@ class LlmAgent(Agent):
             return (await _llm_client.chat(wire, call)).text
 
         async def call_tool(name: str, inputs: dict[str, Any]) -> Any:
-            return await self._call(name, inputs)
+            return await self._tools.call(name, inputs)
 
         result = await run_react(
             text,
             complete=complete,
-            tools=self._tool_specs(),
+            tools=self._tools.specs(),
             call_tool=call_tool,
             config=self.react,
             system_prompt=self.system_prompt,  # run_react adds the ReAct instructions
@@ -409,7 +395,7 @@ class LlmAgent(Agent):
             completion: Completion = yield ("chat", history + exchange)
             rounds += 1
             usage += completion.usage
-            calls = [(c.id, c.name, _arguments_text(c)) for c in completion.tool_calls]
+            calls = [(c.id, c.name, arguments_text(c)) for c in completion.tool_calls]
             exchange.append((ROLE_ASSISTANT, completion.text, calls or None, "", "", False))
             if not completion.tool_calls:
                 finish: ReplyFinish = "other" if completion.finish_reason == "tool_calls" else completion.finish_reason
@@ -417,7 +403,7 @@ class LlmAgent(Agent):
             if rounds > self.max_tool_rounds:
                 # Not run, but answered: a history with unanswered calls is refused by providers.
                 exchange.extend(
-                    _tool_error(c, "not run: the tool round limit was reached")
+                    tool_error(c, "not run: the tool round limit was reached")
                     for c in completion.tool_calls
                 )
                 finish = "max_tool_rounds"
@@ -431,12 +417,13 @@ class LlmAgent(Agent):
         return CallOptions(
             endpoint=self._built(),
             system=self.system_prompt or "",
-            tools=self._tools() if with_tools else None,
+            tools=self._tools.native() if with_tools else None,
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             limit_keys=[self._limit_key, f"provider:{self._built().provider}"],
             timeout=self.timeout,
             max_attempts=self.max_attempts,
+            max_response_bytes=self.max_response_bytes,
             stats=self._stats,
         )
 
@@ -447,76 +434,3 @@ class LlmAgent(Agent):
             endpoint = self._endpoint
             assert endpoint is not None
         return endpoint
-
-    def _tool_specs(self) -> dict[str, ActionSpec]:
-        """Every tool the model may call: the actions, then the agent tools."""
-        return {**self.actions, **{tool: spec for tool, (_, spec) in self._agent_tools.items()}}
-
-    def _tools(self) -> _core.LlmTools | None:
-        """The tools as native tool specs, rebuilt only when they change."""
-        specs = self._tool_specs()
-        names = tuple(specs)
-        cached_names, cached = self._tools_cache
-        if names == cached_names:
-            return cached
-        wire = [(s.name, s.description, json.dumps(s.parameters)) for s in specs.values()]
-        tools = _core.LlmTools(wire) if wire else None
-        self._tools_cache = (names, tools)
-        return tools
-
-    async def _call(self, name: str, inputs: Mapping[str, Any]) -> Any:
-        """Runs one tool: an agent tool as a mesh query, else the action on its home loop."""
-        target = self._agent_tools.get(name)
-        if target is not None:
-            return await target[1].function(_message_of(name, inputs))
-        return await self.act(name, inputs)
-
-    async def _run_tool(self, call: LlmToolCall) -> MessageTuple:
-        if call.arguments_error:
-            return _tool_error(call, f"the arguments are not a JSON object ({call.arguments_error})")
-        try:
-            return _tool_result(call, await self._call(call.name, call.arguments))
-        except Exception as exc:  # the model hears of it, the call goes on
-            logger.debug("tool %r of agent %r failed", call.name, self.name, exc_info=True)
-            return _tool_error(call, f"{type(exc).__name__}: {exc}")
-
-    def _run_tool_sync(self, call: LlmToolCall) -> MessageTuple:
-        if call.arguments_error:
-            return _tool_error(call, f"the arguments are not a JSON object ({call.arguments_error})")
-        try:
-            target = self._agent_tools.get(call.name)
-            if target is not None:
-                mesh = self._mesh_for(call.name)
-                result = mesh.query_sync(target[0], _message_of(call.name, call.arguments))
-            else:
-                result = act_sync(self, call.name, call.arguments, None)
-            return _tool_result(call, result)
-        except Exception as exc:
-            logger.debug("tool %r of agent %r failed", call.name, self.name, exc_info=True)
-            return _tool_error(call, f"{type(exc).__name__}: {exc}")
-
-    def _mesh_for(self, tool: str) -> Any:
-        mesh = getattr(self, "_serendip_mesh", None)
-        if mesh is None:
-            raise RuntimeError(f"agent tool {tool!r} needs agent {self.name!r} to be on a mesh")
-        return mesh
-
-
-def _arguments_text(call: LlmToolCall) -> str:
-    return call.raw_arguments if call.arguments_error else json.dumps(call.arguments)
-
-
-def _message_of(tool: str, inputs: Mapping[str, Any]) -> str:
-    message = inputs.get("message")
-    if not isinstance(message, str):
-        raise ValueError(f"tool {tool!r} takes a 'message' string")
-    return message
-
-
-def _tool_result(call: LlmToolCall, value: Any) -> MessageTuple:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return (ROLE_TOOL, text, None, call.id, call.name, False)
-
-
-def _tool_error(call: LlmToolCall, problem: str) -> MessageTuple:
-    return (ROLE_TOOL, f"error: {problem}", None, call.id, call.name, True)

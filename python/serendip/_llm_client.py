@@ -97,6 +97,7 @@ class CallOptions:
     limit_keys: list[str]
     timeout: float
     max_attempts: int
+    max_response_bytes: int
     stats: _core.LlmStats | None
 
 
@@ -165,7 +166,7 @@ def _result(outcome: tuple[int, Any, str, str], options: CallOptions) -> Complet
 def _start(done: _core.Waiter, messages: list[tuple[Any, ...]], o: CallOptions) -> int:
     return client().chat(
         done, o.endpoint, o.system, messages, o.tools, o.temperature, o.max_tokens,
-        o.limit_keys, o.timeout, o.max_attempts, o.stats,
+        o.limit_keys, o.timeout, o.max_attempts, o.max_response_bytes, o.stats,
     )
 
 

@@ -19,7 +19,7 @@ from serendip.testing import Fault, Reply, ScriptedLLMServer
 from _support import until
 
 KEY = "sk-failures-SECRET-4242"
-CLIENT_LIMIT = 8 << 20  # the native client's response limit; Python offers no way to set it
+DEFAULT_LIMIT = 8 << 20  # LlmAgent's default max_response_bytes
 ESTABLISHED = "01"  # a TCP state in /proc/net/tcp
 
 
@@ -110,17 +110,29 @@ def test_a_stalled_server_times_out(server: ScriptedLLMServer) -> None:
 
 
 def test_an_answer_over_the_size_limit_is_refused(server: ScriptedLLMServer) -> None:
-    server.script(Fault.oversized(CLIENT_LIMIT))  # the text alone fills the limit
+    server.script(Fault.oversized(DEFAULT_LIMIT))  # the text alone fills the limit
     a = agent(server)
-    with pytest.raises(serendip.LlmResponseTooLarge, match=str(CLIENT_LIMIT)):
+    with pytest.raises(serendip.LlmResponseTooLarge, match=str(DEFAULT_LIMIT)):
         a.send_message_sync("hi")
     assert failed(a) == {"LlmResponseTooLarge": 1}
 
 
+def test_the_size_limit_is_the_agents_to_set(server: ScriptedLLMServer) -> None:
+    server.script(Reply("x" * 5000), Fault.oversized(20_000), Fault.oversized(20_000))
+    small = agent(server, max_response_bytes=20_000)
+    assert small.send_message_sync("hi") == "x" * 5000
+    with pytest.raises(serendip.LlmResponseTooLarge, match="20000"):
+        small.send_message_sync("again")
+    large = agent(server, max_response_bytes=30_000_000)
+    assert large.send_message_sync("once more") == "x" * 20_000
+    with pytest.raises(ValueError, match="max_response_bytes"):
+        agent(server, max_response_bytes=0)
+
+
 @pytest.mark.asyncio
 async def test_a_streamed_answer_over_the_size_limit_is_refused(server: ScriptedLLMServer) -> None:
-    server.script(Fault.oversized(CLIENT_LIMIT))
-    a = agent(server)
+    server.script(Fault.oversized(20_000))
+    a = agent(server, max_response_bytes=20_000)
     with pytest.raises(serendip.LlmResponseTooLarge):
         async for _ in a.stream("hi"):
             pass
