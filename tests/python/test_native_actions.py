@@ -74,6 +74,15 @@ async def test_act_awaits_a_native_action_too(tools: ctypes.CDLL) -> None:
     assert await calculator(tools).act("add", {"a": -1, "b": 1}) == 0
 
 
+def test_a_mesh_invoke_runs_a_native_action_in_turn_with_the_agents_messages(
+    tools: ctypes.CDLL, mesh: serendip.LocalMesh
+) -> None:
+    mesh.add_agent(calculator(tools))
+    assert mesh.invoke_sync("calc", "add", {"a": 40, "b": 2}) == 42
+    with pytest.raises(serendip.ActionInputError):
+        mesh.invoke_sync("calc", "add", {"a": 40})
+
+
 def test_inputs_are_checked_against_the_schema_before_the_call(tools: ctypes.CDLL) -> None:
     agent = calculator(tools)
     with pytest.raises(serendip.ActionInputError) as caught:
