@@ -73,8 +73,8 @@ nb::tuple outcome_tuple(Outcome& o) {
 
 // One tuple per item; the loop's drain dispatches on the first element (0 ready,
 // 1 completion, 2 abandon). Runs on the loop thread with the GIL held.
-nb::list drain(BridgeHandle& h) {
-  std::vector<BridgeItem> items = h.bridge->drain();
+nb::list drain(BridgeHandle& h, bool rearm) {
+  std::vector<BridgeItem> items = h.bridge->drain(rearm);
   nb::list out;
   for (auto& item : items) {
     switch (item.kind) {
@@ -128,8 +128,10 @@ void bind_bridge(nb::module_& m) {
                            "The native side of one event loop: a ready queue and an eventfd.")
       .def(nb::init<>())
       .def_prop_ro("fd", [](BridgeHandle& h) { return h.bridge->fd(); })
-      .def("drain", &drain, nb::sig("def drain(self) -> list[tuple[typing.Any, ...]]"),
-           "Takes every queued item. Loop thread only.")
+      .def("drain", &drain, nb::arg("rearm") = true,
+           nb::sig("def drain(self, rearm: bool = True) -> list[tuple[typing.Any, ...]]"),
+           "Takes every queued item. With `rearm` False, posts wake no one until the next "
+           "drain, which must follow. Loop thread only.")
       .def(
           "waiter",
           [](BridgeHandle& h, std::uint64_t token) { return h.bridge->make_waiter(token); },

@@ -79,7 +79,7 @@ WaiterPtr LoopBridge::make_waiter(std::uint64_t token) {
   return std::make_shared<BridgeWaiter>(weak_from_this(), token);
 }
 
-std::vector<BridgeItem> LoopBridge::drain() {
+std::vector<BridgeItem> LoopBridge::drain(bool rearm) {
   owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   // Read first, then take the queue: a post that lands between the two finds armed_ still
   // true and skips its write, and its item is taken below; one that lands after finds
@@ -96,7 +96,7 @@ std::vector<BridgeItem> LoopBridge::drain() {
   std::vector<BridgeItem> out;
   std::lock_guard lock(mutex_);
   out.swap(items_);
-  armed_ = false;
+  armed_ = !rearm;
   return out;
 }
 

@@ -60,8 +60,11 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
   WaiterPtr make_waiter(std::uint64_t token);
 
   /// Takes every queued item and re-arms the wake; the loop calls this when `fd()` is readable
-  /// (a spurious call returns nothing). Loop thread only.
-  std::vector<BridgeItem> drain();
+  /// (a spurious call returns nothing). With `rearm` false the wake stays disarmed: items
+  /// posted until the next drain neither write the fd nor call the local wake, so the caller
+  /// must drain again once it has handled this batch (the loop takes what its batch produced,
+  /// such as the answer to a query from its own thread, in the same turn). Loop thread only.
+  std::vector<BridgeItem> drain(bool rearm = true);
 
   /// Refuses further items (they are dropped where they are posted) and hands back what was
   /// queued. Idempotent. Thread-safe.

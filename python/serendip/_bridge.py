@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import _core
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__ = ["LoopBridge", "bridge_for", "running_bridge", "running_loop"]
 
@@ -38,10 +38,11 @@ class LoopBridge:
     Loop thread only, except ``core`` (thread-safe) and construction (see ``bridge_for``).
     """
 
-    __slots__ = ("core", "_loop", "runners", "_waits", "_tokens", "__weakref__")
+    __slots__ = ("core", "closed", "_loop", "runners", "_waits", "_tokens", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.core = _core.LoopBridge()
+        self.closed = False  # only close() closes the core
         # Weak: the registry below maps loop -> bridge weakly, which a strong back-reference
         # would defeat (the loop, and with it the bridge, would never be freed).
         self._loop = weakref.ref(loop)
@@ -72,10 +73,19 @@ class LoopBridge:
         self._waits.pop(token, None)
 
     def _drain(self) -> None:
+        # Two passes per turn of the loop: the second takes what the first produced, such as
+        # the answer to a query from this loop, which would otherwise wait for the next turn.
+        # Between the two, posts wake no one; the second pass re-arms whatever happens.
+        try:
+            self._dispatch(self.core.drain(False))
+        finally:
+            self._dispatch(self.core.drain(True))
+
+    def _dispatch(self, items: list[tuple[Any, ...]]) -> None:
         # The hot loop of the bridge: one call per batch, so keep lookups local.
         runners = self.runners
         waits = self._waits
-        for item in self.core.drain():
+        for item in items:
             kind = item[0]
             try:
                 if kind == 0:
@@ -99,6 +109,7 @@ class LoopBridge:
 
     def close(self) -> None:
         """Stops watching the fd and drops queued work. Loop thread only."""
+        self.closed = True
         self.core.close()
         if not self.loop.is_closed():
             self.loop.remove_reader(self.core.fd)
@@ -112,11 +123,21 @@ _bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBridge] = (
 )
 
 
+# The bridge asked for last, held weakly: nearly every call comes from the loop of the call
+# before, and checking it costs a fraction of the registry's weak-keyed lookup.
+_recent: Callable[[], LoopBridge | None] = lambda: None
+
+
 def bridge_for(loop: asyncio.AbstractEventLoop) -> LoopBridge:
     """The loop's bridge, created on first use. Call on the loop's thread (or before it runs)."""
+    global _recent
+    bridge = _recent()
+    if bridge is not None and bridge._loop() is loop and not bridge.closed:
+        return bridge
     bridge = _bridges.get(loop)
-    if bridge is None or bridge.core.closed:
+    if bridge is None or bridge.closed:
         bridge = _bridges[loop] = LoopBridge(loop)
+    _recent = weakref.ref(bridge)
     return bridge
 
 

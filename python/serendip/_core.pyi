@@ -33,8 +33,10 @@ class LoopBridge:
     @property
     def fd(self) -> int: ...
 
-    def drain(self) -> list[tuple[Any, ...]]:
-        """Takes every queued item. Loop thread only."""
+    def drain(self, rearm: bool = True) -> list[tuple[Any, ...]]:
+        """
+        Takes every queued item. With `rearm` False, posts wake no one until the next drain, which must follow. Loop thread only.
+        """
 
     def waiter(self, token: int) -> Waiter:
         """A waiter that completes as item (1, token, outcome)."""

@@ -141,6 +141,34 @@ TEST_F(LoopBridgeTest, posts_from_the_draining_thread_use_the_local_wake_and_lea
   EXPECT_FALSE(readable(*uut));  // the drain read the fd's count
 }
 
+TEST_F(LoopBridgeTest, a_drain_that_does_not_rearm_leaves_posts_to_the_next_drain_unannounced) {
+  LocalWake wake;
+  uut->set_local_wake(&LocalWake::call, &wake);
+  uut->schedule(agent);
+  EXPECT_EQ(uut->drain(false).size(), 1u);  // the fd's count is read all the same
+  EXPECT_FALSE(readable(*uut));
+
+  // What the batch produces, on this thread or another, wakes no one: the drain that must
+  // follow takes it, and re-arms.
+  uut->post_completion(4, Outcome{});
+  std::thread([&] { uut->abandon(agent, 5); }).join();
+  EXPECT_EQ(wake.calls, 0);
+  EXPECT_FALSE(readable(*uut));
+  std::vector<BridgeItem> rest = uut->drain(true);
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0].key, 4u);
+  EXPECT_EQ(rest[1].key, 5u);
+
+  uut->schedule(agent);  // armed again: the local wake
+  EXPECT_EQ(wake.calls, 1);
+  std::thread([&] { uut->drain(false); }).join();  // disarmed by another drainer...
+  std::thread([&] { uut->schedule(agent); }).join();
+  EXPECT_FALSE(readable(*uut));
+  EXPECT_EQ(uut->drain().size(), 1u);  // ...and re-armed by the next drain
+  std::thread([&] { uut->schedule(agent); }).join();
+  EXPECT_TRUE(readable(*uut));
+}
+
 TEST_F(LoopBridgeTest, a_local_wake_that_declines_or_is_removed_leaves_the_fd_to_wake_the_loop) {
   LocalWake wake;
   wake.accept = false;
