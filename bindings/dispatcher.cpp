@@ -44,6 +44,14 @@ bool escapes_handler(nb::handle exc) {
   return !PyErr_GivenExceptionMatches(exc.ptr(), cancelled.ptr());
 }
 
+// What asyncio can await: an object with __await__, or a generator-based coroutine.
+bool awaitable(nb::handle obj) {
+  if (PyObject_HasAttrString(obj.ptr(), "__await__") != 0) return true;
+  constexpr int kIterableCoroutine = 0x100;  // CO_ITERABLE_COROUTINE: @types.coroutine
+  return PyGen_Check(obj.ptr()) &&
+         (nb::cast<int>(obj.attr("gi_code").attr("co_flags")) & kIterableCoroutine) != 0;
+}
+
 std::string describe(nb::handle exc) {
   try {
     return nb::cast<std::string>(nb::str(exc));
@@ -53,6 +61,72 @@ std::string describe(nb::handle exc) {
 }
 
 }  // namespace
+
+class Dispatcher;
+
+/// A handler invocation that suspended, awaited by the runner Task that will finish it
+/// (`await step`). Each resumption steps the handler's coroutine inside the message's context
+/// copy, natively: between the Task and the handler there is the runner's frame and this,
+/// as in a hand-written consumer task. When the handler returns, or raises an Exception, the
+/// step settles the invocation itself (answer or failure, counted as handled) and the await
+/// ends; a CancelledError or another BaseException propagates unsettled, for the runner to
+/// decide (`settle`). Home loop thread only.
+class HandlerStep {
+ public:
+  HandlerStep(nb::object dispatcher, nb::object iter, nb::object context, nb::object first,
+              const Envelope& env, nb::object payload, nb::object ctx, std::int64_t started)
+      : dispatcher_(std::move(dispatcher)),
+        iter_(std::move(iter)),
+        context_(std::move(context)),
+        first_(std::move(first)),
+        payload_(std::move(payload)),
+        ctx_(std::move(ctx)),
+        request_id_(env.request_id),
+        message_id_(env.id),
+        started_(started) {}
+
+  RequestId request_id() const noexcept { return request_id_; }
+
+  /// Steps the handler with `value` sent in (or `error` thrown in, when set).
+  PySendResult resume(PyObject* value, PyObject* error, PyObject** out);
+
+  /// Answers the request with `value` or fails the invocation with `error`, and counts it
+  /// handled; with `answer` false the request is left for the mesh's close. Once only.
+  void settle(nb::handle value, nb::handle error, bool answer);
+
+  /// The outer coroutine is being closed: close the handler's too.
+  void close() {
+    if (!iter_.is_valid()) return;
+    nb::object iter = iter_;
+    if (PyObject_HasAttrString(iter.ptr(), "close")) iter.attr("close")();
+  }
+
+  int traverse(visitproc visit, void* arg) {
+    for (nb::object* o : objects()) Py_VISIT(o->ptr());
+    return 0;
+  }
+  void clear() {
+    for (nb::object* o : objects()) o->reset();
+  }
+
+ private:
+  friend class Dispatcher;
+
+  std::vector<nb::object*> objects() {
+    return {&dispatcher_, &iter_, &context_, &first_, &payload_, &ctx_};
+  }
+
+  nb::object dispatcher_;  // the Python Dispatcher, which settles
+  nb::object iter_;        // the handler's coroutine (or its awaitable's iterator)
+  nb::object context_;     // the message's copy of the agent's context
+  nb::object first_;       // what it yielded before the runner took over; handed out first
+  nb::object payload_;     // for a failed one-way message's report
+  nb::object ctx_;         // the Context it was called with
+  RequestId request_id_;
+  MessageId message_id_;
+  std::int64_t started_;   // handling_meter's start
+  bool settled_ = false;
+};
 
 /// The per-agent engine under AgentRunner (threading rule 4: no Task per message). It pops the
 /// agent's mailbox, calls the handler in a fresh copy of the agent's context variables with a
@@ -104,7 +178,7 @@ class Dispatcher {
         // An async action on an agent with a plain handler: it runs as a task of its own,
         // which settles it (and counts it) when it ends.
         --finished.count;
-        defer_(suspended(*env, value, copy, false, nb::none(), started));
+        defer_(suspended(*env, value, copy, nb::object(), started));
         continue;
       }
       if (value.is_valid() && PyCoro_CheckExact(value.ptr())) {
@@ -158,21 +232,22 @@ class Dispatcher {
         continue;
       }
       if (!PyCoro_CheckExact(coro.ptr())) {
-        if (invoked && !PyObject_HasAttrString(coro.ptr(), "__await__")) {
-          ++completed;  // a sync action's result: the invocation is complete
+        if (!awaitable(coro)) {
+          // A sync action's result, or a wrapped plain function's: the invocation is complete.
+          ++completed;
           ++finished.count;
           end_handling(stats(), started, {});
           if (env->request_id != 0) reply(env->request_id, coro);
           continue;
         }
-        return suspended(*env, coro, copy, false, nb::none(), started);  // Python steps it
+        return suspended(*env, coro, copy, nb::object(), started);  // not started yet
       }
       PyObject* out = nullptr;
       if (PyContext_Enter(copy.ptr()) < 0) throw nb::python_error();
       const PySendResult sent = PyIter_Send(coro.ptr(), Py_None, &out);
       if (sent == PYGEN_ERROR) error = take_exception();
       PyContext_Exit(copy.ptr());
-      if (sent == PYGEN_NEXT) return suspended(*env, coro, copy, true, nb::steal(out), started);
+      if (sent == PYGEN_NEXT) return suspended(*env, coro, copy, nb::steal(out), started);
       ++completed;
       ++finished.count;
       if (sent == PYGEN_ERROR) {
@@ -186,18 +261,15 @@ class Dispatcher {
     return nb::int_(completed);
   }
 
-  /// Ends an invocation that run_async handed over (`step`, as it returned it): answers its
-  /// request with `value` or fails it with `error`, and counts it as handled. With `answer`
-  /// false (the mesh is shutting down) the request is left for the close to end.
-  void settle(nb::tuple step, nb::handle value, nb::handle error, bool answer) {
+  /// Ends an invocation that a HandlerStep carried (see HandlerStep::settle).
+  void settle(HandlerStep& step, nb::handle value, nb::handle error, bool answer) {
     Finished finished{mesh(), 1};
-    const auto request_id = answer ? nb::cast<RequestId>(step[4]) : RequestId{0};
-    const auto started = nb::cast<std::int64_t>(step[8]);
+    const RequestId request_id = answer ? step.request_id_ : RequestId{0};
     if (!error.is_none()) {
-      end_handling(stats(), started, type_name(error));
-      fail(request_id, nb::cast<MessageId>(step[5]), step[6], step[7], error);
+      end_handling(stats(), step.started_, type_name(error));
+      fail(request_id, step.message_id_, step.payload_, step.ctx_, error);
     } else {
-      end_handling(stats(), started, {});
+      end_handling(stats(), step.started_, {});
       if (request_id != 0) reply(request_id, value);
     }
   }
@@ -230,12 +302,18 @@ class Dispatcher {
   Mesh& mesh() { return handle_->get(); }
   AgentStats& stats() { return cell_->stats(); }
 
-  // What run_async hands over for Python to await: (awaitable, context, started, yielded,
-  // request id, message id, payload, Context, start time for handling_meter).
-  nb::object suspended(const Envelope& env, nb::handle awaitable, nb::handle copy, bool started,
-                       nb::handle yielded, std::int64_t start) {
-    return nb::make_tuple(awaitable, copy, started, yielded, env.request_id, env.id,
-                          from_payload(env.payload), nb::handle(spare_), start);
+  // What run_async (or, for an async action, run_sync's defer) hands over for a runner Task
+  // to await: a HandlerStep of the handler's coroutine, started (`first` is what it yielded)
+  // or not (`first` invalid; a non-coroutine awaitable is stepped through its iterator).
+  nb::object suspended(const Envelope& env, nb::handle awaitable, nb::handle copy,
+                       nb::object first, std::int64_t start) {
+    nb::object iter = nb::borrow(awaitable);
+    if (!first.is_valid() && !PyCoro_CheckExact(awaitable.ptr()) && !PyGen_Check(awaitable.ptr())) {
+      iter = awaitable.attr("__await__")();
+    }
+    return nb::cast(HandlerStep(nb::find(this), std::move(iter), nb::borrow(copy),
+                                std::move(first), env, from_payload(env.payload),
+                                nb::borrow(spare_), start));
   }
 
   static std::string type_name(nb::handle exc) {
@@ -369,7 +447,98 @@ class Dispatcher {
   bool stopped_ = false;
 };
 
+PySendResult HandlerStep::resume(PyObject* value, PyObject* error, PyObject** out) {
+  *out = nullptr;
+  if (settled_ || !iter_.is_valid()) {
+    PyErr_SetString(PyExc_RuntimeError, "this handler step is already finished");
+    return PYGEN_ERROR;
+  }
+  if (first_.is_valid() && error == nullptr) {  // the runner's first resumption
+    *out = first_.release().ptr();
+    return PYGEN_NEXT;
+  }
+  first_.reset();
+  if (PyContext_Enter(context_.ptr()) < 0) return PYGEN_ERROR;
+  PySendResult sent;
+  if (error == nullptr) {
+    sent = PyIter_Send(iter_.ptr(), value, out);
+  } else {
+    PyObject* result = PyObject_CallMethod(iter_.ptr(), "throw", "O", error);
+    if (result != nullptr) {
+      *out = result;
+      sent = PYGEN_NEXT;
+    } else if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+      nb::object stop = take_exception();
+      *out = nb::object(stop.attr("value")).release().ptr();
+      sent = PYGEN_RETURN;
+    } else {
+      sent = PYGEN_ERROR;
+    }
+  }
+  PyContext_Exit(context_.ptr());
+  if (sent == PYGEN_NEXT) return sent;
+  try {
+    if (sent == PYGEN_RETURN) {
+      nb::object result = nb::steal(*out);
+      *out = nullptr;
+      settle(result, nb::none(), true);
+    } else {
+      nb::object raised = take_exception();
+      // CancelledError and other BaseExceptions are the runner's to judge (settle).
+      if (!PyErr_GivenExceptionMatches(raised.ptr(), PyExc_Exception)) {
+        PyObject* traceback = PyException_GetTraceback(raised.ptr());
+        PyObject* type = Py_NewRef(reinterpret_cast<PyObject*>(Py_TYPE(raised.ptr())));
+        PyErr_Restore(type, raised.release().ptr(), traceback);
+        return PYGEN_ERROR;
+      }
+      settle(nb::none(), raised, true);
+    }
+  } catch (nb::python_error& e) {
+    e.restore();
+    return PYGEN_ERROR;
+  }
+  Py_INCREF(Py_None);
+  *out = Py_None;
+  return PYGEN_RETURN;
+}
+
+void HandlerStep::settle(nb::handle value, nb::handle error, bool answer) {
+  if (settled_) return;
+  settled_ = true;
+  nb::object dispatcher = dispatcher_;
+  nb::inst_ptr<Dispatcher>(dispatcher)->settle(*this, value, error, answer);
+  iter_.reset();  // the frame and what it holds go now, not with the step
+  context_.reset();
+  payload_.reset();
+  ctx_.reset();
+}
+
 namespace {
+
+// The await protocol of HandlerStep: am_send is what every resumption of `await step` calls
+// (PyIter_Send), so it is a slot; __next__ is a method, there for the iterator check.
+PyObject* step_self(PyObject* self) { return Py_NewRef(self); }
+
+PySendResult step_send(PyObject* self, PyObject* value, PyObject** out) {
+  return nb::inst_ptr<HandlerStep>(self)->resume(value, nullptr, out);
+}
+
+int step_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  return nb::inst_ptr<HandlerStep>(self)->traverse(visit, arg);
+}
+
+int step_clear(PyObject* self) {
+  nb::inst_ptr<HandlerStep>(self)->clear();
+  return 0;
+}
+
+PyType_Slot step_slots[] = {{Py_am_await, reinterpret_cast<void*>(step_self)},
+                            {Py_am_send, reinterpret_cast<void*>(step_send)},
+                            {Py_tp_traverse, reinterpret_cast<void*>(step_traverse)},
+                            {Py_tp_clear, reinterpret_cast<void*>(step_clear)},
+                            {0, nullptr}};
 
 int traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(Py_TYPE(self));
@@ -389,6 +558,42 @@ PyType_Slot slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(traverse)},
 }  // namespace
 
 void bind_dispatcher(nb::module_& m) {
+  nb::class_<HandlerStep>(m, "HandlerStep", nb::type_slots(step_slots),
+                          "A suspended handler invocation; await it to run it to its end.")
+      .def_prop_ro("request_id", &HandlerStep::request_id, "The request it answers, or 0.")
+      .def(
+          "throw",
+          [](HandlerStep& step, nb::handle error) {
+            PyObject* out = nullptr;
+            const PySendResult sent = step.resume(nullptr, error.ptr(), &out);
+            if (sent == PYGEN_ERROR) throw nb::python_error();
+            nb::object result = nb::steal(out);
+            if (sent == PYGEN_RETURN) throw nb::stop_iteration();
+            return result;
+          },
+          nb::arg("error"), "Throws `error` into the handler, as a Task's cancellation does.")
+      .def("close", &HandlerStep::close, "Closes the handler's coroutine.")
+      .def("settle", &HandlerStep::settle, nb::arg("value").none(), nb::arg("error").none(),
+           nb::arg("answer"),
+           "Ends the invocation after a CancelledError or BaseException left it unsettled: "
+           "answers `value` or fails it with `error` (with `answer` false, leaves the request "
+           "to the mesh's close), and counts it handled. Once only.")
+      .def("__await__", [](nb::handle self) { return nb::borrow(self); },
+           nb::sig("def __await__(self) -> collections.abc.Generator[typing.Any, None, None]"))
+      .def("__iter__", [](nb::handle self) { return nb::borrow(self); },
+           nb::sig("def __iter__(self) -> HandlerStep"))
+      .def(
+          "__next__",
+          [](HandlerStep& step) {
+            PyObject* out = nullptr;
+            const PySendResult sent = step.resume(Py_None, nullptr, &out);
+            if (sent == PYGEN_ERROR) throw nb::python_error();
+            nb::object result = nb::steal(out);
+            if (sent == PYGEN_RETURN) throw nb::stop_iteration();
+            return result;
+          },
+          nb::sig("def __next__(self) -> object"));
+
   nb::class_<Dispatcher>(m, "Dispatcher", nb::type_slots(slots),
                          "Runs one Python agent's handlers natively. Home loop only.")
       .def(nb::init<nb::object, AgentCellPtr, nb::object, nb::object, nb::object, nb::object,
@@ -402,20 +607,14 @@ void bind_dispatcher(nb::module_& m) {
                    "context: contextvars.Context, mesh: object, "
                    "on_fail: collections.abc.Callable[[BaseException, typing.Any, Context], None], "
                    "spawn: collections.abc.Callable[[], None], "
-                   "defer: collections.abc.Callable[[tuple[typing.Any, ...]], None], "
+                   "defer: collections.abc.Callable[[HandlerStep], None], "
                    "max_concurrency: int) -> None"))
       .def("run_sync", &Dispatcher::run_sync, nb::arg("limit"),
            "Handles up to `limit` messages with a plain handler; returns how many it took.")
       .def("run_async", &Dispatcher::run_async, nb::arg("limit"),
-           nb::sig("def run_async(self, limit: int) -> tuple[typing.Any, contextvars.Context, "
-                   "bool, typing.Any, int, int, typing.Any, Context, int] | int | None"),
+           nb::sig("def run_async(self, limit: int) -> HandlerStep | int | None"),
            "Runs coroutine handlers until one suspends (returned for the caller to await), "
            "`limit` completed (returns the int), or the mailbox is idle (None).")
-      .def("settle", &Dispatcher::settle, nb::arg("step"), nb::arg("value").none(),
-           nb::arg("error").none(), nb::arg("answer"),
-           nb::sig("def settle(self, step: tuple[typing.Any, ...], value: object | None, "
-                   "error: object | None, answer: bool) -> None"),
-           "Ends an invocation run_async handed over: answers or fails it, counts it handled.")
       .def("stop", &Dispatcher::stop, "Takes no more messages.");
 }
 

@@ -1,6 +1,6 @@
 """serendip's native engine. Private: import from `serendip` instead."""
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 import contextvars
 from typing import Any
 
@@ -232,24 +232,43 @@ class Context:
 
     def __repr__(self) -> str: ...
 
+class HandlerStep:
+    """A suspended handler invocation; await it to run it to its end."""
+
+    def __await__(self) -> Generator[Any, None, None]: ...
+
+    @property
+    def request_id(self) -> int:
+        """The request it answers, or 0."""
+
+    def throw(self, error: object) -> object:
+        """Throws `error` into the handler, as a Task's cancellation does."""
+
+    def close(self) -> None:
+        """Closes the handler's coroutine."""
+
+    def settle(self, value: object | None, error: object | None, answer: bool) -> None:
+        """
+        Ends the invocation after a CancelledError or BaseException left it unsettled: answers `value` or fails it with `error` (with `answer` false, leaves the request to the mesh's close), and counts it handled. Once only.
+        """
+
+    def __iter__(self) -> HandlerStep: ...
+
+    def __next__(self) -> object: ...
+
 class Dispatcher:
     """Runs one Python agent's handlers natively. Home loop only."""
 
-    def __init__(self, mesh_handle: Mesh, cell: AgentRef, handler: Callable[..., Any], invoke: Callable[..., Any], invocation_type: type, context: contextvars.Context, mesh: object, on_fail: Callable[[BaseException, Any, Context], None], spawn: Callable[[], None], defer: Callable[[tuple[Any, ...]], None], max_concurrency: int) -> None: ...
+    def __init__(self, mesh_handle: Mesh, cell: AgentRef, handler: Callable[..., Any], invoke: Callable[..., Any], invocation_type: type, context: contextvars.Context, mesh: object, on_fail: Callable[[BaseException, Any, Context], None], spawn: Callable[[], None], defer: Callable[[HandlerStep], None], max_concurrency: int) -> None: ...
 
     def run_sync(self, limit: int) -> int:
         """
         Handles up to `limit` messages with a plain handler; returns how many it took.
         """
 
-    def run_async(self, limit: int) -> tuple[Any, contextvars.Context, bool, Any, int, int, Any, Context, int] | int | None:
+    def run_async(self, limit: int) -> HandlerStep | int | None:
         """
         Runs coroutine handlers until one suspends (returned for the caller to await), `limit` completed (returns the int), or the mailbox is idle (None).
-        """
-
-    def settle(self, step: tuple[Any, ...], value: object | None, error: object | None, answer: bool) -> None:
-        """
-        Ends an invocation run_async handed over: answers or fails it, counts it handled.
         """
 
     def stop(self) -> None:

@@ -5,7 +5,8 @@ in a fresh copy of the agent's registration context (so context variables set wh
 one message are not seen by the next) and answers requests. Plain handlers run a batch per
 drain pass. Coroutine handlers run inside real asyncio Tasks, but not one Task per message: up
 to ``max_concurrency`` runner tasks each ask the dispatcher for work, which steps handler after
-handler inside the calling task and hands back only those that suspend, for the task to await.
+handler inside the calling task and hands back only those that suspend, as a native
+``HandlerStep`` the task awaits.
 """
 
 from __future__ import annotations
@@ -33,44 +34,29 @@ logger = logging.getLogger("serendip")
 # loop: bounds how long one busy agent can keep the loop from other callbacks and I/O.
 BATCH = 256
 
-_NOT_STARTED: Any = object()
-
-# What Dispatcher.run_async hands over: (awaitable, context, started, yielded, request id,
-# message id, payload, Context, start time); settle takes it back.
-_Step = tuple[Any, contextvars.Context, bool, Any, int, int, Any, _core.Context, int]
-
-
 class _InContext:
-    """Awaits a coroutine stepping it inside ``context``, on the awaiting Task.
+    """Awaits a coroutine (a hook's) stepping it inside ``context``, on the awaiting Task.
 
     The Task stays the runner's (so current_task(), timeouts, TaskGroup and cancellation are
-    the real asyncio ones) while context variables stay per message. ``first`` is what the
-    coroutine yielded if it was already started (by the dispatcher).
+    the real asyncio ones) while context variables stay the hook's own. Handlers are stepped
+    the same way by the native ``HandlerStep``.
     """
 
-    __slots__ = ("_coro", "_context", "_first")
+    __slots__ = ("_coro", "_context")
 
-    def __init__(
-        self,
-        coro: Coroutine[Any, Any, Any],
-        context: contextvars.Context,
-        first: Any = _NOT_STARTED,
-    ) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], context: contextvars.Context) -> None:
         self._coro = coro
         self._context = context
-        self._first = first
 
     def __await__(self) -> Generator[Any, Any, Any]:
         run = self._context.run
         send, throw = self._coro.send, self._coro.throw
-        step = self._first
         try:
-            if step is _NOT_STARTED:
-                step = run(send, None)
+            step = run(send, None)
             while True:
                 try:
                     value = yield step
-                except BaseException as exc:  # forwarded into the handler, as Task would
+                except BaseException as exc:  # forwarded into the hook, as Task would
                     step = run(throw, exc)
                 else:
                     step = run(send, value)
@@ -223,15 +209,21 @@ class AgentRunner:
             task = self.loop.create_task(self._run_async(), name=f"serendip:{self._name}")
             self._tasks.add(task)
 
-    def _defer(self, step: _Step) -> None:
+    def _defer(self, step: _core.HandlerStep) -> None:
         """Runs an async action invoked on an agent with a plain handler, as a task of its own."""
 
         async def run() -> None:
             task = asyncio.current_task()
             assert task is not None
+            if step.request_id:
+                self._running[step.request_id] = task
             try:
-                await self._resume(step, task)
+                await step
+            except BaseException as exc:
+                if self._unsettled(step, exc, task):
+                    raise
             finally:
+                self._done_with(step, task)
                 self._tasks.discard(task)
                 if self._drained is not None:
                     self._notify_drained()
@@ -268,48 +260,49 @@ class AgentRunner:
                     if self._drained is not None:
                         self._notify_drained()
                     await wake
-                elif type(step) is int:
+                elif isinstance(step, int):
                     await asyncio.sleep(0)  # a batch completed without suspending: yield
                 else:
-                    await self._resume(step, task)  # type: ignore[arg-type]
+                    # Awaited here, not in a helper coroutine: between this Task and the
+                    # handler there is only this frame and the native step.
+                    if step.request_id:
+                        self._running[step.request_id] = task
+                    try:
+                        await step
+                    except BaseException as exc:
+                        if self._unsettled(step, exc, task):
+                            raise
+                    finally:
+                        self._done_with(step, task)
         finally:
             self._tasks.discard(task)
             if self._drained is not None:
                 self._notify_drained()
 
-    async def _resume(self, step: _Step, task: asyncio.Task[None]) -> None:
-        """Awaits a handler the dispatcher started and saw suspend, then settles it."""
-        awaitable, context, started, first, request_id = step[:5]
-        value: Any = None
-        error: BaseException | None = None
-        answer = True
+    def _unsettled(
+        self, step: _core.HandlerStep, exc: BaseException, task: asyncio.Task[None]
+    ) -> bool:
+        """Settles ``step`` after ``exc`` ended the await (a step settles its handler's return
+        and Exceptions itself); returns whether ``exc`` must go on."""
+        if isinstance(exc, asyncio.CancelledError):
+            if step.request_id in self._abandoned:
+                step.settle(None, None, True)  # the asker gave up; its handler saw the cancellation
+                return False
+            if self._stopped or task.cancelling():
+                step.settle(None, None, False)  # shutdown: the close ends the request
+                return True
+            step.settle(None, exc, True)  # the handler's own CancelledError: its failure
+            return False
+        step.settle(None, exc, True)
+        return not isinstance(exc, Exception)  # KeyboardInterrupt, SystemExit: the loop's too
+
+    def _done_with(self, step: _core.HandlerStep, task: asyncio.Task[None]) -> None:
+        request_id = step.request_id
         if request_id:
-            self._running[request_id] = task
-        try:
-            if started:
-                value = await _InContext(awaitable, context, first)
-            elif inspect.isawaitable(awaitable):
-                value = await _InContext(_as_coroutine(awaitable), context)
-            else:
-                value = awaitable  # a wrapped plain function: its result is the answer
-        except asyncio.CancelledError as exc:
-            if request_id in self._abandoned:
-                pass  # the asker gave up; its handler saw the cancellation
-            elif self._stopped or task.cancelling():
-                answer = False  # shutdown: the request is ended by the close, not answered
-                raise
-            else:
-                error = exc  # the handler's own CancelledError: its failure
-        except BaseException as exc:
-            error = exc
-            if not isinstance(exc, Exception):
-                raise  # KeyboardInterrupt, SystemExit: the handler's failure, then the loop's
-        finally:
             if request_id in self._abandoned:
                 self._abandoned.discard(request_id)
                 task.uncancel()
             self._running.pop(request_id, None)
-            self._dispatcher.settle(step, value, error, answer)
 
     def _on_failure(self, exc: BaseException, message: Any, ctx: _core.Context) -> None:
         """A one-way message's handler raised: the agent's ``on_error`` hook, else a log record.
