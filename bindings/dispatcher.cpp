@@ -224,14 +224,15 @@ class Dispatcher {
       nb::object error;
       const std::int64_t started = begin_handling(stats(), *env);
       bool invoked = false;
-      nb::object coro = call(*env, copy, error, invoked);
+      FirstStep first;
+      nb::object coro = call(*env, copy, error, invoked, &first);
       if (error.is_valid()) {
         ++completed;
         ++finished.count;
         conclude_failure(*env, started, error);
         continue;
       }
-      if (!PyCoro_CheckExact(coro.ptr())) {
+      if (!first.taken) {
         if (!awaitable(coro)) {
           // A sync action's result, or a wrapped plain function's: the invocation is complete.
           ++completed;
@@ -242,21 +243,12 @@ class Dispatcher {
         }
         return suspended(*env, coro, copy, nb::object(), started);  // not started yet
       }
-      PyObject* out = nullptr;
-      if (PyContext_Enter(copy.ptr()) < 0) throw nb::python_error();
-      const PySendResult sent = PyIter_Send(coro.ptr(), Py_None, &out);
-      if (sent == PYGEN_ERROR) error = take_exception();
-      PyContext_Exit(copy.ptr());
-      if (sent == PYGEN_NEXT) return suspended(*env, coro, copy, nb::steal(out), started);
+      nb::object yielded = nb::steal(first.out);
+      if (first.sent == PYGEN_NEXT) return suspended(*env, coro, copy, yielded, started);
       ++completed;
       ++finished.count;
-      if (sent == PYGEN_ERROR) {
-        conclude_failure(*env, started, error);
-      } else {
-        end_handling(stats(), started, {});
-        nb::object value = nb::steal(out);
-        if (env->request_id != 0) reply(env->request_id, value);
-      }
+      end_handling(stats(), started, {});
+      if (env->request_id != 0) reply(env->request_id, yielded);  // what it returned
     }
     return nb::int_(completed);
   }
@@ -366,10 +358,19 @@ class Dispatcher {
     return true;
   }
 
+  // How the first step of a coroutine went, when `call` was asked to take it.
+  struct FirstStep {
+    bool taken = false;
+    PySendResult sent = PYGEN_ERROR;
+    PyObject* out = nullptr;  // new reference: what it yielded or returned
+  };
+
   // Calls the handler (or, for an Invocation payload, the action runner: `invoked`) in a fresh
   // copy of the agent's context (`copy`); on failure `error` holds the exception and the
-  // result is null.
-  nb::object call(const Envelope& env, nb::object& copy, nb::object& error, bool& invoked) {
+  // result is null. With `first`, a coroutine it returns is stepped once in the same entry of
+  // the context (one enter and exit per message, not two); a failing step sets `error` too.
+  nb::object call(const Envelope& env, nb::object& copy, nb::object& error, bool& invoked,
+                  FirstStep* first = nullptr) {
     nb::object payload = from_payload(env.payload);
     PyObject* ctx = context_for(env);
     invoked = Py_TYPE(payload.ptr()) == reinterpret_cast<PyTypeObject*>(invocation_type_.ptr());
@@ -378,7 +379,13 @@ class Dispatcher {
     if (!copy.is_valid() || PyContext_Enter(copy.ptr()) < 0) throw nb::python_error();
     PyObject* args[2] = {payload.ptr(), ctx};
     nb::object result = nb::steal(PyObject_Vectorcall(target, args, 2, nullptr));
-    if (!result.is_valid()) error = take_exception();
+    if (!result.is_valid()) {
+      error = take_exception();
+    } else if (first != nullptr && PyCoro_CheckExact(result.ptr())) {
+      first->taken = true;
+      first->sent = PyIter_Send(result.ptr(), Py_None, &first->out);
+      if (first->sent == PYGEN_ERROR) error = take_exception();
+    }
     PyContext_Exit(copy.ptr());
     return result;
   }
