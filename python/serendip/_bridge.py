@@ -9,7 +9,6 @@ own thread schedules ``_drain`` with ``call_soon`` instead of writing the fd.
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,6 +24,10 @@ __all__ = ["LoopBridge", "bridge_for", "running_bridge", "running_loop"]
 OutcomeTuple = tuple[int, Any, str, str]
 
 
+# Inline drains (see LoopBridge._wake_locally) allowed between two turns of the loop.
+INLINE_BUDGET = 16
+
+
 class Runnable(Protocol):
     """What the bridge drives: an agent homed on this loop."""
 
@@ -38,7 +41,18 @@ class LoopBridge:
     Loop thread only, except ``core`` (thread-safe) and construction (see ``bridge_for``).
     """
 
-    __slots__ = ("core", "closed", "_loop", "runners", "_waits", "_tokens", "__weakref__")
+    __slots__ = (
+        "core",
+        "closed",
+        "inline_ok",
+        "_inline_budget",
+        "_draining",
+        "_loop",
+        "runners",
+        "_waits",
+        "_tokens",
+        "__weakref__",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.core = _core.LoopBridge()
@@ -49,9 +63,13 @@ class LoopBridge:
         self.runners: dict[int, Runnable] = {}
         self._waits: dict[int, asyncio.Future[OutcomeTuple]] = {}
         self._tokens: Iterator[int] = itertools.count(1)
-        loop.add_reader(self.core.fd, self._drain)
-        # Work posted by this loop's own thread is drained on its next turn, without the fd.
-        self.core.set_local_wake(functools.partial(loop.call_soon, self._drain))
+        # Set by a query from this loop's thread while it posts (see _wake_locally).
+        self.inline_ok = False
+        self._inline_budget = INLINE_BUDGET
+        self._draining = False
+        loop.add_reader(self.core.fd, self._drain_turn)
+        # Work posted by this loop's own thread skips the fd (see _wake_locally).
+        self.core.set_local_wake(self._wake_locally)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -72,14 +90,41 @@ class LoopBridge:
         """Drops a wait whose future is no longer awaited (a late completion is ignored)."""
         self._waits.pop(token, None)
 
+    def _wake_locally(self) -> None:
+        """Work was posted from this loop's own thread: drain it on the next turn, or now.
+
+        Now, inside the posting call, when a query from this thread posts (``inline_ok``) and
+        no drain is under way: the target's plain handler runs at once and the answer is
+        there before the caller awaits, so the round trip takes no turn of the loop. At most
+        INLINE_BUDGET such drains between two turns: a caller querying in a loop still yields.
+        Never raises: the core calls it, and an escaping exception is re-raised on the loop.
+        """
+        if self.inline_ok and not self._draining and self._inline_budget > 0:
+            self._inline_budget -= 1
+            try:
+                self._drain()
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: the loop's to raise
+                self.loop.call_soon(_reraise, exc)
+            return
+        self.loop.call_soon(self._drain_turn)
+
+    def _drain_turn(self) -> None:
+        """A drain in a turn of its own (the fd's reader, or scheduled)."""
+        self._inline_budget = INLINE_BUDGET
+        self._drain()
+
     def _drain(self) -> None:
-        # Two passes per turn of the loop: the second takes what the first produced, such as
-        # the answer to a query from this loop, which would otherwise wait for the next turn.
-        # Between the two, posts wake no one; the second pass re-arms whatever happens.
+        # Two passes: the second takes what the first produced, such as the answer to a query
+        # from this loop, which would otherwise wait for the next turn. Between the two, posts
+        # wake no one; the second pass re-arms whatever happens.
+        self._draining = True
         try:
-            self._dispatch(self.core.drain(False))
+            try:
+                self._dispatch(self.core.drain(False))
+            finally:
+                self._dispatch(self.core.drain(True))
         finally:
-            self._dispatch(self.core.drain(True))
+            self._draining = False
 
     def _dispatch(self, items: list[tuple[Any, ...]]) -> None:
         # The hot loop of the bridge: one call per batch, so keep lookups local.
@@ -116,6 +161,10 @@ class LoopBridge:
         for future in self._waits.values():
             future.cancel()
         self._waits.clear()
+
+
+def _reraise(exc: BaseException) -> None:
+    raise exc
 
 
 _bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBridge] = (

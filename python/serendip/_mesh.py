@@ -643,7 +643,11 @@ class LocalMesh:
         future, waiter, token = bridge.new_wait()
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            request_id = self._core.request(target, payload, sender, timeout, waiter)
+            bridge.inline_ok = True  # a plain handler on this loop may answer at once
+            try:
+                request_id = self._core.request(target, payload, sender, timeout, waiter)
+            finally:
+                bridge.inline_ok = False
             while not request_id:  # the mailbox is full
                 await self._space(target, deadline)
                 request_id = self._core.request(

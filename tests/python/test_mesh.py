@@ -1001,3 +1001,52 @@ def test_mesh_and_agent_validate_their_arguments() -> None:
     with serendip.LocalMesh("m") as mesh:
         assert mesh.name == "m"
         assert not mesh.closed
+
+
+# -- queries answered inside the call --
+
+
+class Increment(Agent):
+    def on_message(self, message: Any, ctx: Context) -> Any:
+        if message == "exit":
+            raise SystemExit(7)
+        return message + 1
+
+
+@pytest.mark.asyncio
+async def test_a_plain_handler_on_the_callers_loop_answers_without_a_turn_yet_the_loop_still_turns(
+    amesh: LocalMesh,
+) -> None:
+    amesh.add_agent(Increment("inc"))
+    assert await amesh.query("inc", 0) == 1  # the loop's bridge has drained: it knows its thread
+    await asyncio.sleep(0)  # a fresh turn: the inline budget is whole
+    done = 0
+    seen_at: list[int] = []
+    asyncio.get_running_loop().call_soon(lambda: seen_at.append(done))
+    for i in range(100):
+        assert await amesh.query("inc", i) == i + 1
+        done += 1
+    # The first answers came inside their calls, before the loop ran the callback; a caller
+    # that queries in a loop still gives the loop a turn after a bounded number of them.
+    assert len(seen_at) == 1 and 1 <= seen_at[0] <= serendip._bridge.INLINE_BUDGET
+    assert amesh.metrics()["agents"]["inc"]["handled"] == 101
+
+
+def test_system_exit_from_a_plain_handler_answering_inside_the_call_still_stops_the_loop() -> None:
+    errors: list[BaseException] = []
+
+    async def main() -> None:
+        async with LocalMesh("exit") as mesh:
+            mesh.add_agent(Increment("inc"))
+            assert await mesh.query("inc", 0) == 1
+            try:
+                await mesh.query("inc", "exit")
+            except HandlerError as exc:
+                errors.append(exc)
+            await asyncio.sleep(0)  # the loop raises it here, at its next turn
+            errors.append(RuntimeError("the loop went on"))
+
+    with pytest.raises(SystemExit) as caught:
+        asyncio.run(main())
+    assert caught.value.code == 7
+    assert [type(e) for e in errors] == [HandlerError]
