@@ -470,8 +470,10 @@ async def test_cancelling_a_query_still_in_the_mailbox_means_it_is_never_handled
 
 
 CTRL_C_SCRIPT = """
-import asyncio, os, signal, threading
+import asyncio, faulthandler, os, signal, threading
 import serendip
+
+faulthandler.dump_traceback_later(45, exit=True)  # a hang shows every thread's stack
 
 entered, cancelled = threading.Event(), threading.Event()
 
