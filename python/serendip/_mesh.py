@@ -641,13 +641,14 @@ class LocalMesh:
             )
         bridge = running_bridge()
         future, waiter, token = bridge.new_wait()
-        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             bridge.inline_ok = True  # a plain handler on this loop may answer at once
             try:
                 request_id = self._core.request(target, payload, sender, timeout, waiter)
             finally:
                 bridge.inline_ok = False
+            # Read only when the mailbox is full: a clock read is not free on the hot path.
+            deadline = None if timeout is None or request_id else time.monotonic() + timeout
             while not request_id:  # the mailbox is full
                 await self._space(target, deadline)
                 request_id = self._core.request(

@@ -215,15 +215,17 @@ class AgentRunner:
         async def run() -> None:
             task = asyncio.current_task()
             assert task is not None
-            if step.request_id:
-                self._running[step.request_id] = task
+            request_id = step.request_id
+            if request_id:
+                self._running[request_id] = task
             try:
                 await step
             except BaseException as exc:
                 if self._unsettled(step, exc, task):
                     raise
             finally:
-                self._done_with(step, task)
+                if request_id:
+                    self._done_with(request_id, task)
                 self._tasks.discard(task)
                 if self._drained is not None:
                     self._notify_drained()
@@ -265,15 +267,17 @@ class AgentRunner:
                 else:
                     # Awaited here, not in a helper coroutine: between this Task and the
                     # handler there is only this frame and the native step.
-                    if step.request_id:
-                        self._running[step.request_id] = task
+                    request_id = step.request_id
+                    if request_id:
+                        self._running[request_id] = task
                     try:
                         await step
                     except BaseException as exc:
                         if self._unsettled(step, exc, task):
                             raise
                     finally:
-                        self._done_with(step, task)
+                        if request_id:
+                            self._done_with(request_id, task)
         finally:
             self._tasks.discard(task)
             if self._drained is not None:
@@ -296,13 +300,12 @@ class AgentRunner:
         step.settle(None, exc, True)
         return not isinstance(exc, Exception)  # KeyboardInterrupt, SystemExit: the loop's too
 
-    def _done_with(self, step: _core.HandlerStep, task: asyncio.Task[None]) -> None:
-        request_id = step.request_id
-        if request_id:
-            if request_id in self._abandoned:
-                self._abandoned.discard(request_id)
-                task.uncancel()
-            self._running.pop(request_id, None)
+    def _done_with(self, request_id: int, task: asyncio.Task[None]) -> None:
+        """The handler of ``request_id`` is done: forget its task, and its abandonment."""
+        if request_id in self._abandoned:
+            self._abandoned.discard(request_id)
+            task.uncancel()
+        self._running.pop(request_id, None)
 
     def _on_failure(self, exc: BaseException, message: Any, ctx: _core.Context) -> None:
         """A one-way message's handler raised: the agent's ``on_error`` hook, else a log record.
