@@ -522,44 +522,34 @@ void HandlerStep::settle(nb::handle value, nb::handle error, bool answer) {
 
 namespace {
 
-// The await protocol of HandlerStep: am_send is what every resumption of `await step` calls
-// (PyIter_Send), so it is a slot; __next__ is a method, there for the iterator check.
-PyObject* step_self(PyObject* self) { return Py_NewRef(self); }
+// Garbage collection of an object that holds Python references (`T::traverse`, `T::clear`).
+template <class T>
+int traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  return nb::inst_ptr<T>(self)->traverse(visit, arg);
+}
 
+template <class T>
+int clear(PyObject* self) {
+  nb::inst_ptr<T>(self)->clear();
+  return 0;
+}
+
+// Every resumption of `await step` calls am_send (PyIter_Send), so it is a slot; __await__
+// and __next__ are methods, called once per await and never.
 PySendResult step_send(PyObject* self, PyObject* value, PyObject** out) {
   return nb::inst_ptr<HandlerStep>(self)->resume(value, nullptr, out);
 }
 
-int step_traverse(PyObject* self, visitproc visit, void* arg) {
-  Py_VISIT(Py_TYPE(self));
-  if (!nb::inst_ready(self)) return 0;
-  return nb::inst_ptr<HandlerStep>(self)->traverse(visit, arg);
-}
+PyType_Slot step_slots[] = {
+    {Py_am_send, reinterpret_cast<void*>(step_send)},
+    {Py_tp_traverse, reinterpret_cast<void*>(&traverse<HandlerStep>)},
+    {Py_tp_clear, reinterpret_cast<void*>(&clear<HandlerStep>)},
+    {0, nullptr}};
 
-int step_clear(PyObject* self) {
-  nb::inst_ptr<HandlerStep>(self)->clear();
-  return 0;
-}
-
-PyType_Slot step_slots[] = {{Py_am_await, reinterpret_cast<void*>(step_self)},
-                            {Py_am_send, reinterpret_cast<void*>(step_send)},
-                            {Py_tp_traverse, reinterpret_cast<void*>(step_traverse)},
-                            {Py_tp_clear, reinterpret_cast<void*>(step_clear)},
-                            {0, nullptr}};
-
-int traverse(PyObject* self, visitproc visit, void* arg) {
-  Py_VISIT(Py_TYPE(self));
-  if (!nb::inst_ready(self)) return 0;
-  return nb::inst_ptr<Dispatcher>(self)->traverse(visit, arg);
-}
-
-int clear(PyObject* self) {
-  nb::inst_ptr<Dispatcher>(self)->clear();
-  return 0;
-}
-
-PyType_Slot slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(traverse)},
-                       {Py_tp_clear, reinterpret_cast<void*>(clear)},
+PyType_Slot slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(&traverse<Dispatcher>)},
+                       {Py_tp_clear, reinterpret_cast<void*>(&clear<Dispatcher>)},
                        {0, nullptr}};
 
 }  // namespace

@@ -235,8 +235,6 @@ class Context:
 class HandlerStep:
     """A suspended handler invocation; await it to run it to its end."""
 
-    def __await__(self) -> Generator[Any, None, None]: ...
-
     @property
     def request_id(self) -> int:
         """The request it answers, or 0."""
@@ -251,6 +249,8 @@ class HandlerStep:
         """
         Ends the invocation after a CancelledError or BaseException left it unsettled: answers `value` or fails it with `error` (with `answer` false, leaves the request to the mesh's close), and counts it handled. Once only.
         """
+
+    def __await__(self) -> Generator[Any, None, None]: ...
 
     def __iter__(self) -> HandlerStep: ...
 
