@@ -474,6 +474,9 @@ import asyncio, faulthandler, os, signal, threading
 import serendip
 
 faulthandler.dump_traceback_later(45, exit=True)  # a hang shows every thread's stack
+# Ctrl-C as an interactive Python has it: started in the background by a shell without job
+# control (as CI may be), this process inherited SIGINT ignored, and Python keeps it so.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 entered, cancelled = threading.Event(), threading.Event()
 
