@@ -249,6 +249,14 @@ void bind_mesh(nb::module_& m) {
           },
           nb::arg("agent"), "Closes a detached agent's mailbox; what it left ends as not found.")
       .def("names", [](MeshHandle& h) { return h.get().names(); })
+      .def(
+          "tell_nowait",
+          [](MeshHandle& h, nb::str target, nb::handle payload) {
+            send_nowait(h, std::move(target), payload, std::nullopt, std::nullopt);
+          },
+          nb::arg("target"), nb::arg("payload").none(),
+          "Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.\n\n"
+          "Raises AgentNotFound, MailboxFull or MeshClosed.")
       .def("send_nowait", &send_nowait, nb::arg("target"), nb::arg("payload").none(),
            nb::arg("sender").none() = nb::none(), nb::arg("topic").none() = nb::none(),
            "Sends a one-way message (as published to `topic`, if given) or raises MailboxFull "

@@ -106,6 +106,13 @@ class Mesh:
 
     def names(self) -> list[str]: ...
 
+    def tell_nowait(self, target: str, payload: object | None) -> None:
+        """
+        Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.
+
+        Raises AgentNotFound, MailboxFull or MeshClosed.
+        """
+
     def send_nowait(self, target: str, payload: object | None, sender: str | None = None, topic: str | None = None) -> None:
         """
         Sends a one-way message (as published to `topic`, if given) or raises MailboxFull at once. Any thread; never blocks.
