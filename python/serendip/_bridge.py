@@ -3,7 +3,8 @@
 Threading rule 3 lives here: the core writes the bridge's eventfd only on the idle->armed
 transition, and ``_drain`` takes the whole batch at once with the GIL held, on the loop's own
 thread. Nothing else ever calls into a loop from another thread; work posted from the loop's
-own thread schedules ``_drain`` with ``call_soon`` instead of writing the fd.
+own thread schedules ``_drain`` with ``call_soon`` instead of writing the fd, or, for a query
+from that thread, drains at once (``_wake_locally``).
 """
 
 from __future__ import annotations
