@@ -101,20 +101,14 @@ class HandlerStep {
     if (PyObject_HasAttrString(iter.ptr(), "close")) iter.attr("close")();
   }
 
-  int traverse(visitproc visit, void* arg) {
-    for (nb::object* o : objects()) Py_VISIT(o->ptr());
-    return 0;
-  }
-  void clear() {
-    for (nb::object* o : objects()) o->reset();
+
+  /// The Python references it holds, for garbage collection.
+  std::vector<nb::object*> objects() {
+    return {&dispatcher_, &iter_, &context_, &first_, &payload_, &ctx_};
   }
 
  private:
   friend class Dispatcher;
-
-  std::vector<nb::object*> objects() {
-    return {&dispatcher_, &iter_, &context_, &first_, &payload_, &ctx_};
-  }
 
   nb::object dispatcher_;  // the Python Dispatcher, which settles
   nb::object iter_;        // the handler's coroutine (or its awaitable's iterator)
@@ -272,14 +266,14 @@ class Dispatcher {
     drop_batch();
   }
 
+  /// The Python references it holds, for garbage collection.
+  std::vector<nb::object*> objects() {
+    // Not handle_obj_: the native mesh holds no Python objects, and handle_ must stay valid.
+    return {&handler_, &invoke_, &invocation_type_, &defer_, &base_context_,
+            &mesh_,    &on_fail_, &spawn_,          &spare_};
+  }
 
-  int traverse(visitproc visit, void* arg) {
-    for (nb::object* o : objects()) Py_VISIT(o->ptr());
-    return 0;
-  }
-  void clear() {
-    for (nb::object* o : objects()) o->reset();
-  }
+
 
  private:
   // Reports handled messages to the WorkTracker however the batch ends.
@@ -312,11 +306,6 @@ class Dispatcher {
     return nb::cast<std::string>(nb::handle(Py_TYPE(exc.ptr())).attr("__qualname__"));
   }
 
-  std::vector<nb::object*> objects() {
-    // Not handle_obj_: the native mesh holds no Python objects, and handle_ must stay valid.
-    return {&handler_, &invoke_, &invocation_type_, &defer_, &base_context_,
-            &mesh_,    &on_fail_, &spawn_,          &spare_};
-  }
 
   EnvelopePtr next() {
     if (cursor_ == batch_.size()) {
@@ -522,17 +511,18 @@ void HandlerStep::settle(nb::handle value, nb::handle error, bool answer) {
 
 namespace {
 
-// Garbage collection of an object that holds Python references (`T::traverse`, `T::clear`).
+// Garbage collection of an object that holds Python references (`T::objects`).
 template <class T>
 int traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(Py_TYPE(self));
   if (!nb::inst_ready(self)) return 0;
-  return nb::inst_ptr<T>(self)->traverse(visit, arg);
+  for (nb::object* o : nb::inst_ptr<T>(self)->objects()) Py_VISIT(o->ptr());
+  return 0;
 }
 
 template <class T>
 int clear(PyObject* self) {
-  nb::inst_ptr<T>(self)->clear();
+  for (nb::object* o : nb::inst_ptr<T>(self)->objects()) o->reset();
   return 0;
 }
 

@@ -142,12 +142,7 @@ def register(
     """``agent.action``: registers a plain function as an action of ``agent`` only."""
 
     def add(f: F) -> F:
-        spec, signature = _resolve(f, _checked_name(f, name), description)
-        registry = _registry(agent)
-        with _lock:
-            if spec.name in registry.specs:
-                raise ValueError(f"{agent!r} already has an action named {spec.name!r}")
-            registry.add(spec, signature)
+        _add(agent, *_resolve(f, _checked_name(f, name), description))
         return f
 
     return add if fn is None else add(fn)
@@ -176,11 +171,16 @@ def register_native(
 
     call.__name__ = call.__qualname__ = name
     spec = ActionSpec(name, description, schema, False, call)
+    _add(agent, spec, Signature(schema, description, None, {}))
+
+
+def _add(agent: Agent, spec: ActionSpec, signature: Signature) -> None:
+    """Adds an action to ``agent`` only; ValueError if it has one of that name."""
     registry = _registry(agent)
     with _lock:
         if spec.name in registry.specs:
             raise ValueError(f"{agent!r} already has an action named {spec.name!r}")
-        registry.add(spec, Signature(schema, description, None, {}))
+        registry.add(spec, signature)
 
 
 class _Declared:
