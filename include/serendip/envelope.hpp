@@ -40,6 +40,11 @@ struct Envelope {
   Headers headers;
   Payload payload;
 
+  /// Envelope memory is recycled per thread (src/envelope_pool.cpp): the sender allocates,
+  /// the receiver frees, and the general allocator would make both take one lock per message.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p, std::size_t size) noexcept;
+
  private:
   friend class Mailbox;
   Envelope* next_ = nullptr;  // intrusive link, owned by the Mailbox while queued

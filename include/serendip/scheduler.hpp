@@ -23,8 +23,10 @@ class Scheduler : public Home {
   virtual std::size_t size() const noexcept = 0;
 };
 
-/// A pool of `threads` workers sharing one queue (a mutex and a condition variable; no
-/// polling). `threads == 0` means one per hardware thread. Threads start at construction.
+/// A pool of `threads` workers sharing one queue (a mutex and a condition variable). An idle
+/// worker polls the queue briefly (a hundred pauses, then ten yields) before it parks, and a
+/// schedule() wakes a worker only if one is parked. `threads == 0` means one per hardware
+/// thread. Threads start at construction.
 std::shared_ptr<Scheduler> make_work_sharing(std::size_t threads);
 
 }  // namespace serendip

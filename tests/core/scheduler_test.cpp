@@ -107,6 +107,22 @@ TEST(WorkSharing, agents_are_run_until_empty_with_a_bounded_budget_and_never_by_
   uut->stop();
 }
 
+// Idle workers spin, then yield, then park on the condition variable; an agent scheduled
+// after they parked must wake one.
+TEST(WorkSharing, an_agent_scheduled_after_the_workers_parked_is_run) {
+  constexpr int rounds = 20;
+  auto uut = make_work_sharing(2);
+  for (int round = 0; round < rounds; ++round) {
+    auto agent = std::make_shared<CheckingAgent>(uut, 1);
+    // Long enough for both workers to end their spins and park.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    push_and_schedule(agent, round);
+    ASSERT_EQ(agent->all_done.get_future().wait_for(patience), std::future_status::ready)
+        << "round " << round;
+  }
+  uut->stop();
+}
+
 TEST(WorkSharing, stop_waits_for_the_running_agent_and_lets_go_of_every_queued_one) {
   auto uut = make_work_sharing(1);
   auto agent = std::make_shared<BlockingAgent>(uut);
