@@ -1,0 +1,163 @@
+"""Floors: what a scenario's own Python costs with no mesh at all.
+
+Some targets of issue 3 ask for less time per message than the scenario's own Python code
+takes on this machine. This program measures those costs directly, in one process, so that a
+target out of reach can be shown to be so rather than quietly lowered:
+
+- ``tell_sync``: the sender's loop (``names[i % 16]`` and a call of a C function with two
+  arguments, standing in for ``send_to_nowait``) plus calling a bound method that does
+  ``self.count += 1`` (the handler): nanoseconds per message.
+- ``tell_await``: 16 tasks, each doing ``await asyncio.sleep(0)`` and ``count += 1`` in a
+  loop: what one suspension through the event loop costs any asyncio-based runtime, with no
+  queue or mesh around it.
+- ``two_wakeups``: a round trip between two Python threads over two ``queue.SimpleQueue``s (a
+  C queue that releases the GIL): the sleeping side is woken once per hop, as a blocking
+  caller and a loop thread are in ``query_sync``.
+
+Usage: ``.venv/bin/python bench/floors.py [--quick] [--results bench/results/results.json]``.
+With ``--results`` it also prints, for each floor, the time per message that the target asks
+for in that run (from its baseline's median).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import queue
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["measure_floors", "targets_from_results"]
+
+AGENTS = 16
+
+
+class _Handler:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_message(self, message: int) -> None:
+        self.count += 1
+
+
+def _tell_sync_ns(messages: int) -> float:
+    names = [f"agent-{i}" for i in range(AGENTS)]
+    sink: dict[str, int] = {}
+    send = sink.get  # a C call with two arguments, like the bound send_to_nowait
+    handlers = [_Handler() for _ in range(AGENTS)]
+    start = time.perf_counter_ns()
+    for i in range(messages):
+        send(names[i % AGENTS], i)
+    sent = time.perf_counter_ns()
+    for i in range(messages):
+        handlers[i % AGENTS].on_message(i)
+    handled = time.perf_counter_ns()
+    if sum(h.count for h in handlers) != messages:
+        raise RuntimeError("the handlers missed messages")
+    return ((sent - start) + (handled - sent)) / messages
+
+
+def _tell_await_ns(messages: int) -> float:
+    per_task = messages // AGENTS
+    counts = [0] * AGENTS
+
+    async def consumer(k: int) -> None:
+        for _ in range(per_task):
+            await asyncio.sleep(0)
+            counts[k] += 1
+
+    async def main() -> int:
+        start = time.perf_counter_ns()
+        await asyncio.gather(*(consumer(k) for k in range(AGENTS)))
+        return time.perf_counter_ns() - start
+
+    elapsed = asyncio.run(main())
+    if sum(counts) != per_task * AGENTS:
+        raise RuntimeError("the tasks missed iterations")
+    return elapsed / (per_task * AGENTS)
+
+
+def _two_wakeups_us(round_trips: int) -> float:
+    to_server: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    to_client: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+    def serve() -> None:
+        while (n := to_server.get()) is not None:
+            to_client.put(n + 1)
+
+    server = threading.Thread(target=serve)
+    server.start()
+    try:
+        start = time.perf_counter_ns()
+        for n in range(round_trips):
+            to_server.put(n)
+            if to_client.get() != n + 1:
+                raise RuntimeError("wrong answer")
+        elapsed = time.perf_counter_ns() - start
+    finally:
+        to_server.put(None)
+        server.join()
+    return elapsed / round_trips / 1000
+
+
+def measure_floors(quick: bool = False, reps: int = 5) -> dict[str, dict[str, Any]]:
+    """Medians over ``reps`` repetitions, the three floors interleaved within each."""
+    sizes = (20_000, 16_000, 2_000) if quick else (400_000, 160_000, 20_000)
+    runs: dict[str, list[float]] = {"tell_sync": [], "tell_await": [], "two_wakeups": []}
+    for _ in range(reps):
+        runs["tell_sync"].append(_tell_sync_ns(sizes[0]))
+        runs["tell_await"].append(_tell_await_ns(sizes[1]))
+        runs["two_wakeups"].append(_two_wakeups_us(sizes[2]))
+    units = {"tell_sync": "ns/msg", "tell_await": "ns/msg", "two_wakeups": "µs/round trip"}
+    return {
+        name: {"median": statistics.median(values), "unit": units[name], "runs": values}
+        for name, values in runs.items()
+    }
+
+
+def _median(results: dict[str, Any], scenario: str, implementation: str) -> float | None:
+    for metric in results.get("scenarios", {}).get(scenario, {}).get("metrics", {}).values():
+        value = metric.get("implementations", {}).get(implementation, {}).get("median")
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+def targets_from_results(results: dict[str, Any]) -> dict[str, str]:
+    """What each floor is compared with: the per-message time a target asks for in a run."""
+    out: dict[str, str] = {}
+    ceylon_sync = _median(results, "tell_sync", "ceylon")
+    if ceylon_sync:
+        out["tell_sync"] = f"20x ceylon ({ceylon_sync:,.0f} msg/s): {1e9 / (20 * ceylon_sync):.0f} ns/msg"
+    ceylon_await = _median(results, "tell_await", "ceylon")
+    if ceylon_await:
+        out["tell_await"] = (
+            f"20x ceylon ({ceylon_await:,.0f} msg/s): {1e9 / (20 * ceylon_await):.0f} ns/msg"
+        )
+    pykka = _median(results, "query_sync_rtt", "pykka")
+    if pykka:
+        out["two_wakeups"] = f"0.3x pykka ({pykka:.1f} µs): {0.3 * pykka:.1f} µs/round trip"
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    parser.add_argument("--results", type=Path, help="a bench/run.py results.json to compare with")
+    args = parser.parse_args()
+    floors = measure_floors(quick=args.quick, reps=2 if args.quick else 5)
+    targets = targets_from_results(json.loads(args.results.read_text())) if args.results else {}
+    for name, floor in floors.items():
+        line = f"{name:12} floor {floor['median']:10.1f} {floor['unit']}"
+        if name in targets:
+            line += f"   target asks for {targets[name]}"
+        print(line)
+    print(json.dumps({name: floor["median"] for name, floor in floors.items()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""bench/floors.py: it measures the three floors and states the per-message time each target
+asks for in a results file. No timing is asserted: only that the floors exist and the targets
+are computed from the run's medians."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _results(tell_sync_ceylon: float, tell_await_ceylon: float, pykka_us: float) -> dict[str, object]:
+    def scenario(metric: str, implementation: str, median: float) -> dict[str, object]:
+        return {"metrics": {metric: {"implementations": {implementation: {"median": median}}}}}
+
+    return {
+        "scenarios": {
+            "tell_sync": scenario("throughput", "ceylon", tell_sync_ceylon),
+            "tell_await": scenario("throughput", "ceylon", tell_await_ceylon),
+            "query_sync_rtt": scenario("rtt", "pykka", pykka_us),
+        }
+    }
+
+
+def test_floors_quick_reports_each_floor_beside_what_its_target_asks_for(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(_results(100_000, 50_000, 30.0)))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "floors.py"), "--quick", "--results", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    floors = json.loads(lines[-1])
+    assert set(floors) == {"tell_sync", "tell_await", "two_wakeups"}
+    assert all(value > 0 for value in floors.values())
+    # 1e9 / (20 * 100,000) = 500 ns; 1e9 / (20 * 50,000) = 1,000 ns; 0.3 * 30 = 9 µs
+    assert any(line.startswith("tell_sync") and line.endswith(": 500 ns/msg") for line in lines)
+    assert any(line.startswith("tell_await") and line.endswith(": 1000 ns/msg") for line in lines)
+    assert any(line.startswith("two_wakeups") and line.endswith(": 9.0 µs/round trip") for line in lines)
