@@ -77,7 +77,8 @@ SharedBlocks& shared_blocks() {
 
 // One thread's free blocks: at most 2 * batch; past that, one batch goes to the shared list.
 // Trivially destructible, so that it stays usable while the thread's other thread_local
-// objects are destroyed (they may free envelopes); `ThreadExit` hands the blocks on before.
+// objects are destroyed (they may free envelopes). At the thread's exit `ThreadExit` frees
+// its blocks and sends every later allocation and free to the general allocator.
 struct LocalBlocks {
   Block* head = nullptr;
   std::size_t count = 0;
