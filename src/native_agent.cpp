@@ -15,6 +15,7 @@
 #include <exception>
 #include <stdexcept>
 #include <typeinfo>
+#include <utility>
 
 namespace serendip {
 
@@ -126,11 +127,17 @@ bool NativeAgent::resume(std::size_t budget) {
   // Drops happen only while the mailbox is full, hence scheduled: taking them at each end
   // of a run (after the pops that synchronise with them) leaves none behind.
   dispose_dropped();
+  // Finished messages are counted off the mesh's work once per run, not once each: the
+  // counter is shared by every thread. Taken out of `finished_` before each pop, because the
+  // empty pop hands the agent (and the member) to whichever worker runs it next.
+  std::int64_t finished = 0;
   for (std::size_t handled = 0; handled < budget; ++handled) {
+    finished += std::exchange(finished_, 0);
     // At the concurrency limit only replies are taken: they are what lets a handler finish.
     // The empty pop that follows leaves the mailbox idle, so the next reply re-arms it.
     EnvelopePtr env = mailbox().pop(in_flight_.size() < max_concurrency_);
     if (!env) {
+      if (finished > 0) mesh_.work().finish(finished);
       dispose_dropped();
       return false;
     }
@@ -140,6 +147,8 @@ bool NativeAgent::resume(std::size_t budget) {
       handle(std::move(env));
     }
   }
+  finished += std::exchange(finished_, 0);
+  if (finished > 0) mesh_.work().finish(finished);
   return true;
 }
 
@@ -148,7 +157,7 @@ void NativeAgent::handle(EnvelopePtr env) {
   if (env->kind == Kind::request && !mesh_.requests().pending(env->request_id)) {
     mesh_.dead_letter(DeadLetterReason::expired, name(), env->sender, env->id, env->request_id,
                       "the request ended while it was queued");
-    mesh_.work().finish();
+    ++finished_;
     return;
   }
   if (handler_.plain()) {
@@ -223,7 +232,7 @@ void NativeAgent::answer(const Envelope& env, Outcome&& outcome, std::int64_t st
   }
   // A request that already ended (timeout, cancel, close) refuses it; it dies here.
   if (env.kind == Kind::request) mesh_.reply(env.request_id, std::move(outcome));
-  mesh_.work().finish();
+  ++finished_;
 }
 
 bool NativeAgent::send_query(detail::Invocation* invocation, std::string target, Payload payload,

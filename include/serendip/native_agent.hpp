@@ -111,7 +111,8 @@ class NativeAgent final : public AgentCell {
   void start_coroutine(EnvelopePtr env);
   void on_reply(Envelope& env);
   void finish(detail::Invocation* invocation);
-  /// Ends one invocation begun at `started` (see handling_meter.hpp): counts it, answers it.
+  /// Ends one invocation begun at `started` (see handling_meter.hpp): counts it, answers it,
+  /// and leaves it in `finished_` for resume() to count off the mesh's work.
   void answer(const Envelope& env, Outcome&& outcome, std::int64_t started);
   bool send_query(detail::Invocation* invocation, std::string target, Payload payload,
                   std::chrono::milliseconds timeout, Outcome& slot,
@@ -124,6 +125,7 @@ class NativeAgent final : public AgentCell {
   // mailbox's lock (the empty pop of one happens before the armed push that reschedules).
   std::unordered_map<detail::Invocation*, std::unique_ptr<detail::Invocation>> in_flight_;
   std::unordered_map<RequestId, Pending> pending_;
+  std::int64_t finished_ = 0;  // messages done since resume() last counted them off
 };
 
 }  // namespace serendip
