@@ -101,7 +101,6 @@ class HandlerStep {
     if (PyObject_HasAttrString(iter.ptr(), "close")) iter.attr("close")();
   }
 
-
   /// The Python references it holds, for garbage collection.
   std::vector<nb::object*> objects() {
     return {&dispatcher_, &iter_, &context_, &first_, &payload_, &ctx_};
@@ -273,8 +272,6 @@ class Dispatcher {
             &mesh_,    &on_fail_, &spawn_,          &spare_};
   }
 
-
-
  private:
   // Reports handled messages to the WorkTracker however the batch ends.
   struct Finished {
@@ -305,7 +302,6 @@ class Dispatcher {
   static std::string type_name(nb::handle exc) {
     return nb::cast<std::string>(nb::handle(Py_TYPE(exc.ptr())).attr("__qualname__"));
   }
-
 
   EnvelopePtr next() {
     if (cursor_ == batch_.size()) {

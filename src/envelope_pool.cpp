@@ -36,6 +36,8 @@ struct Block {
 // Whole batches of free blocks, shared by every thread.
 class SharedBlocks {
  public:
+  SharedBlocks() { batches_.reserve(kept_batches); }  // so that give() never allocates
+
   Block* take() {
     std::lock_guard lock(mutex_);
     if (batches_.empty()) return nullptr;
@@ -45,7 +47,7 @@ class SharedBlocks {
   }
 
   // Keeps a batch of `batch` blocks, or frees it when enough are kept.
-  void give(Block* head) {
+  void give(Block* head) noexcept {
     {
       std::lock_guard lock(mutex_);
       if (batches_.size() < kept_batches) {
@@ -140,11 +142,7 @@ void give_block(void* p) noexcept {
   local.head = last->next;
   last->next = nullptr;
   local.count -= batch;
-  try {
-    shared_blocks().give(first);
-  } catch (...) {
-    SharedBlocks::release(first);  // the shared list could not grow: free them instead
-  }
+  shared_blocks().give(first);
 }
 
 static_assert(sizeof(Envelope) >= sizeof(Block));

@@ -57,8 +57,7 @@ class WorkSharing final : public Scheduler {
       // Dropped after stop: the queue would keep the agent (which owns this pool as its
       // home) alive in a cycle, and no worker would ever run it.
       if (stopping_) return;
-      queue_.push_back(agent);
-      queued_.store(queue_.size(), std::memory_order_relaxed);
+      push_locked(agent);
       // A spinning worker finds the agent by itself; only a parked one needs the futex.
       wake = parked_ > 0;
     }
@@ -112,6 +111,12 @@ class WorkSharing final : public Scheduler {
     return pop_locked();
   }
 
+  // The queue and its hint change together, always under mutex_.
+  void push_locked(AgentCellPtr agent) {
+    queue_.push_back(std::move(agent));
+    queued_.store(queue_.size(), std::memory_order_relaxed);
+  }
+
   AgentCellPtr pop_locked() {
     AgentCellPtr agent = std::move(queue_.front());
     queue_.pop_front();
@@ -128,8 +133,7 @@ class WorkSharing final : public Scheduler {
         std::lock_guard lock(mutex_);
         // After stop() the queue is emptied once every worker has joined, so this push
         // cannot leak the agent.
-        queue_.push_back(std::move(agent));
-        queued_.store(queue_.size(), std::memory_order_relaxed);
+        push_locked(std::move(agent));
         break;
       }
       // `agent`, if still held, is released here, outside the lock: it may be the last
