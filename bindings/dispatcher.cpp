@@ -87,7 +87,9 @@ class HandlerStep {
 
   RequestId request_id() const noexcept { return request_id_; }
 
-  /// Steps the handler with `value` sent in (or `error` thrown in, when set).
+  /// Steps the handler with `value` sent in (or `error` thrown in, when set). When a one-way
+  /// message's handler ends, the step goes on with the next one-way messages (Dispatcher::
+  /// chain): the runner awaits one step for a run of them.
   PySendResult resume(PyObject* value, PyObject* error, PyObject** out);
 
   /// Answers the request with `value` or fails the invocation with `error`, and counts it
@@ -108,6 +110,28 @@ class HandlerStep {
 
  private:
   friend class Dispatcher;
+
+  // One step of the handler, inside its context copy.
+  PySendResult advance(PyObject* value, PyObject* error, PyObject** out);
+
+  // Settles the invocation `sent` ended (PYGEN_RETURN with the result in `out`, or
+  // PYGEN_ERROR with the exception raised); a BaseException other than Exception is left
+  // raised and unsettled, for the runner (PYGEN_ERROR).
+  PySendResult complete(PySendResult sent, PyObject** out);
+
+  // Takes on a new invocation in place of the settled one.
+  void rebind(const Envelope& env, nb::object iter, nb::object context, nb::object payload,
+              nb::object ctx, std::int64_t started) {
+    iter_ = std::move(iter);
+    context_ = std::move(context);
+    payload_ = std::move(payload);
+    ctx_ = std::move(ctx);
+    request_id_ = env.request_id;
+    message_id_ = env.id;
+    started_ = started;
+    settled_ = false;
+    first_.reset();
+  }
 
   nb::object dispatcher_;  // the Python Dispatcher, which settles
   nb::object iter_;        // the handler's coroutine (or its awaitable's iterator)
@@ -198,6 +222,7 @@ class Dispatcher {
   /// (awaitable, context, started, yielded, request_id, message_id) for the caller to await
   /// and then `settle`; the int `limit`; or None.
   nb::object run_async(std::size_t limit) {
+    limit_ = limit;
     Finished finished{mesh()};
     std::size_t completed = 0;
     while (completed < limit) {
@@ -246,6 +271,67 @@ class Dispatcher {
     return nb::int_(completed);
   }
 
+  /// Goes on from `step`, whose one-way message was just settled, with the next messages while
+  /// they are one-way: each is started in `step`'s place until one suspends (PYGEN_NEXT, `out`
+  /// what it yielded). PYGEN_RETURN (`out` None) gives the runner its loop back: a request is
+  /// next, the mailbox is idle, or run_async's `limit` ended without suspending (the loop's
+  /// turn). PYGEN_ERROR: a handler raised past Exception (HandlerStep::complete).
+  PySendResult chain(HandlerStep& step, PyObject** out) {
+    Finished finished{mesh()};
+    try {
+      for (std::size_t completed = 0; completed < limit_ && !stopped_;) {
+        const Envelope* queued = peek();
+        if (queued == nullptr || queued->request_id != 0) break;
+        EnvelopePtr env = next();
+        if (max_concurrency_ > 1 && (cursor_ < batch_.size() || !cell_->mailbox().try_idle())) {
+          spawn_();
+        }
+        nb::object copy;
+        nb::object error;
+        const std::int64_t started = begin_handling(stats(), *env);
+        bool invoked = false;
+        FirstStep first;
+        nb::object coro = call(*env, copy, error, invoked, &first);
+        if (error.is_valid()) {
+          ++completed;
+          ++finished.count;
+          conclude_failure(*env, started, error);
+          continue;
+        }
+        if (first.taken) {
+          nb::object yielded = nb::steal(first.out);
+          if (first.sent == PYGEN_NEXT) {
+            step.rebind(*env, coro, copy, from_payload(env->payload), nb::borrow(spare_), started);
+            *out = yielded.release().ptr();
+            return PYGEN_NEXT;
+          }
+          ++completed;
+          ++finished.count;
+          end_handling(stats(), started, {});
+          continue;
+        }
+        if (!awaitable(coro)) {
+          ++completed;
+          ++finished.count;
+          end_handling(stats(), started, {});
+          continue;
+        }
+        step.rebind(*env, iter_of(coro), copy, from_payload(env->payload), nb::borrow(spare_),
+                    started);
+        const PySendResult sent = step.advance(Py_None, nullptr, out);
+        if (sent == PYGEN_NEXT) return sent;
+        if (step.complete(sent, out) == PYGEN_ERROR) return PYGEN_ERROR;  // else settled, counted
+        Py_CLEAR(*out);
+        ++completed;
+      }
+    } catch (nb::python_error& e) {
+      e.restore();
+      return PYGEN_ERROR;
+    }
+    *out = Py_NewRef(Py_None);
+    return PYGEN_RETURN;
+  }
+
   /// Ends an invocation that a HandlerStep carried (see HandlerStep::settle).
   void settle(HandlerStep& step, nb::handle value, nb::handle error, bool answer) {
     Finished finished{mesh(), 1};
@@ -290,20 +376,27 @@ class Dispatcher {
   // or not (`first` invalid; a non-coroutine awaitable is stepped through its iterator).
   nb::object suspended(const Envelope& env, nb::handle awaitable, nb::handle copy,
                        nb::object first, std::int64_t start) {
-    nb::object iter = nb::borrow(awaitable);
-    if (!first.is_valid() && !PyCoro_CheckExact(awaitable.ptr()) && !PyGen_Check(awaitable.ptr())) {
-      iter = awaitable.attr("__await__")();
-    }
+    nb::object iter = first.is_valid() ? nb::borrow(awaitable) : iter_of(awaitable);
     return nb::cast(HandlerStep(nb::find(this), std::move(iter), nb::borrow(copy),
                                 std::move(first), env, from_payload(env.payload),
                                 nb::borrow(spare_), start));
+  }
+
+  // What steps an awaitable that has not started: a coroutine or generator itself, else the
+  // iterator its __await__ returns.
+  static nb::object iter_of(nb::handle awaitable) {
+    if (PyCoro_CheckExact(awaitable.ptr()) || PyGen_Check(awaitable.ptr())) {
+      return nb::borrow(awaitable);
+    }
+    return awaitable.attr("__await__")();
   }
 
   static std::string type_name(nb::handle exc) {
     return nb::cast<std::string>(nb::handle(Py_TYPE(exc.ptr())).attr("__qualname__"));
   }
 
-  EnvelopePtr next() {
+  // The next message, left in the batch; null when the mailbox is idle.
+  const Envelope* peek() {
     if (cursor_ == batch_.size()) {
       batch_.clear();
       cursor_ = 0;
@@ -311,8 +404,10 @@ class Dispatcher {
       dispose_dropped();
       if (batch_.empty()) return nullptr;
     }
-    return std::move(batch_[cursor_++]);
+    return batch_[cursor_].get();
   }
+
+  EnvelopePtr next() { return peek() != nullptr ? std::move(batch_[cursor_++]) : nullptr; }
 
   // Envelopes the overflow policy dropped: their payloads die here, with the GIL (rule 1).
   // After the pop, which makes every earlier drop visible (Mailbox::take_dropped).
@@ -433,6 +528,9 @@ class Dispatcher {
   nb::object spawn_;
   nb::object spare_;  // the Context reused while only this dispatcher holds it
   const std::size_t max_concurrency_;
+  // run_async's last `limit`, which chain keeps to; 0 until run_async runs, so the steps of
+  // a plain handler's agent (its deferred actions, run beside run_sync) never chain.
+  std::size_t limit_ = 0;
   std::vector<EnvelopePtr> batch_;  // taken from the mailbox, handled from cursor_ on
   std::size_t cursor_ = 0;
   std::vector<EnvelopePtr> dropped_;  // reused by dispose_dropped
@@ -450,6 +548,20 @@ PySendResult HandlerStep::resume(PyObject* value, PyObject* error, PyObject** ou
     return PYGEN_NEXT;
   }
   first_.reset();
+  PySendResult sent = advance(value, error, out);
+  if (sent == PYGEN_NEXT) return sent;
+  sent = complete(sent, out);
+  // Only one-way runs are chained: the runner maps a request to its Task for the whole await.
+  if (sent == PYGEN_RETURN && request_id_ == 0 && error == nullptr) {
+    Py_DECREF(*out);
+    *out = nullptr;
+    nb::object dispatcher = dispatcher_;
+    return nb::inst_ptr<Dispatcher>(dispatcher)->chain(*this, out);
+  }
+  return sent;
+}
+
+PySendResult HandlerStep::advance(PyObject* value, PyObject* error, PyObject** out) {
   if (PyContext_Enter(context_.ptr()) < 0) return PYGEN_ERROR;
   PySendResult sent;
   if (error == nullptr) {
@@ -468,7 +580,10 @@ PySendResult HandlerStep::resume(PyObject* value, PyObject* error, PyObject** ou
     }
   }
   PyContext_Exit(context_.ptr());
-  if (sent == PYGEN_NEXT) return sent;
+  return sent;
+}
+
+PySendResult HandlerStep::complete(PySendResult sent, PyObject** out) {
   try {
     if (sent == PYGEN_RETURN) {
       nb::object result = nb::steal(*out);

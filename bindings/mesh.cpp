@@ -77,6 +77,20 @@ AgentCellPtr find_open(MeshHandle& h, std::string_view target,
   return agent;
 }
 
+// Like find_open, through the cache of the `str` objects Python sent to (TargetCache). The
+// agent is the cache's own entry, valid until Python code runs, or else held in `miss`.
+const AgentCellPtr& find_open(MeshHandle& h, nb::handle target, std::string_view name,
+                              std::optional<std::string_view> sender, AgentCellPtr& miss) {
+  Mesh& mesh = h.get();
+  const std::uint64_t generation = mesh.router().generation();
+  if (const AgentCellPtr* agent = h.targets().find(target.ptr(), generation)) {
+    if (!mesh.closed()) return *agent;
+  }
+  miss = find_open(h, name, sender);
+  h.targets().remember(target.ptr(), miss, generation);
+  return miss;
+}
+
 // The hot path of a one-way send from Python: one native call, errors raised here. With
 // `may_wait`, a full mailbox of policy `wait` returns false (the caller waits for space and
 // retries) instead of raising MailboxFull.
@@ -86,7 +100,8 @@ bool send(MeshHandle& h, nb::str target, nb::handle payload, std::optional<std::
   const char* data = PyUnicode_AsUTF8AndSize(target.ptr(), &size);
   if (data == nullptr) throw nb::python_error();
   const std::string_view name(data, static_cast<std::size_t>(size));
-  AgentCellPtr agent = find_open(h, name, sender);
+  AgentCellPtr miss;
+  const AgentCellPtr& agent = find_open(h, target, name, sender, miss);  // no Python code below
   EnvelopePtr env = make(agent->name(), to_payload(agent, payload), sender, topic);
   const RouteResult r = h.get().tell(agent, env);
   if (r == RouteResult::delivered) return true;

@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "target_cache.hpp"
+
 #include <serendip/errors.hpp>
 #include <serendip/mesh.hpp>
 
@@ -24,6 +26,7 @@ class MeshHandle {
         mesh_(std::make_unique<Mesh>(MeshOptions{worker_threads, dead_letter_capacity})) {}
 
   ~MeshHandle() {
+    targets_.clear();  // its agents may hold Python payloads: released here, with the GIL
     if (!mesh_) return;
     mesh_->close();
     nb::gil_scoped_release release;
@@ -47,9 +50,13 @@ class MeshHandle {
 
   const std::string& name() const { return name_; }
 
+  /// The agents Python sent to lately (GIL held).
+  TargetCache& targets() { return targets_; }
+
  private:
   std::string name_;
   std::unique_ptr<Mesh> mesh_;
+  TargetCache targets_;
 };
 
 }  // namespace serendip::binding

@@ -4,7 +4,6 @@
 #include "py_payload.hpp"
 
 #include <serendip/errors.hpp>
-#include <serendip/loop_bridge.hpp>
 #include <serendip/native_action.hpp>
 
 #include <string>
@@ -12,7 +11,7 @@
 namespace serendip::binding {
 
 Payload to_payload(const AgentCellPtr& target, nb::handle obj) {
-  if (dynamic_cast<LoopBridge*>(&target->home()) != nullptr) return Payload(PyRef(obj));
+  if (target->home().foreign()) return Payload(PyRef(obj));
   if (nb::isinstance<nb::str>(obj)) return Payload(std::string(nb::borrow<nb::str>(obj).c_str()));
   if (nb::isinstance<nb::bytes>(obj)) {
     auto b = nb::borrow<nb::bytes>(obj);

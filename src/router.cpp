@@ -12,6 +12,7 @@ void Router::add(AgentCellPtr agent) {
   std::unique_lock lock(mutex_);
   auto [it, inserted] = agents_.try_emplace(agent->name(), agent);
   if (!inserted) throw DuplicateAgent(agent->name());
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 AgentCellPtr Router::remove(std::string_view name) {
@@ -20,6 +21,7 @@ AgentCellPtr Router::remove(std::string_view name) {
   if (it == agents_.end()) return nullptr;
   AgentCellPtr agent = std::move(it->second);
   agents_.erase(it);
+  generation_.fetch_add(1, std::memory_order_release);
   return agent;
 }
 

@@ -20,6 +20,10 @@ class Home {
   /// Tells the agent's executor that nobody waits any more for `request` (cancelled or
   /// expired), so a handler still working on it may be cancelled. Thread-safe; best effort.
   virtual void abandon(const AgentCellPtr& agent, RequestId request) = 0;
+
+  /// True when its agents run on a foreign runtime's thread (a LoopBridge's asyncio loop),
+  /// so their messages may carry that runtime's objects; false for native threads.
+  virtual bool foreign() const noexcept { return false; }
 };
 
 }  // namespace serendip

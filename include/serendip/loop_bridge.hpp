@@ -50,6 +50,7 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
   void schedule(const AgentCellPtr& agent) override;
   /// Queues `abandon` for `agent`. Thread-safe.
   void abandon(const AgentCellPtr& agent, RequestId request) override;
+  bool foreign() const noexcept override { return true; }
 
   /// Queues a `completion` item. Thread-safe.
   void post_completion(std::uint64_t token, Outcome&& outcome);

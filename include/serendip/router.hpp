@@ -5,6 +5,8 @@
 #include <serendip/agent_cell.hpp>
 #include <serendip/route_result.hpp>
 
+#include <atomic>
+#include <cstdint>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -23,6 +25,10 @@ class Router {
   AgentCellPtr remove(std::string_view name);
   /// The agent of that name, or null. Thread-safe.
   AgentCellPtr find(std::string_view name) const;
+
+  /// Moves on every add and remove, so that a caller who remembers what `find` answered
+  /// knows when to ask again: read it before the `find` whose answer it tags. Thread-safe.
+  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
   /// Every registered agent, in no particular order. Thread-safe.
   std::vector<AgentCellPtr> agents() const;
   std::size_t size() const;
@@ -50,6 +56,7 @@ class Router {
   };
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, AgentCellPtr, NameHash, std::equal_to<>> agents_;  // mutex_
+  std::atomic<std::uint64_t> generation_{0};  // written under mutex_
   Transport* transport_ = nullptr;
 };
 

@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
+#include <utility>
 
 namespace serendip {
 namespace {
@@ -54,6 +56,29 @@ TEST(Router, remove_unregisters_and_returns_the_agent_without_closing_its_mailbo
   EXPECT_EQ(uut.remove("a"), nullptr);
   EXPECT_FALSE(a.cell->mailbox().closed());
   uut.add(a.cell);  // the name is free again
+}
+
+TEST(Router, the_generation_moves_on_every_add_and_remove_and_only_then) {
+  Router uut;
+  ParkedAgent a("a");
+  ParkedAgent other("a");
+  std::uint64_t seen = uut.generation();
+  const auto moved = [&] {
+    const std::uint64_t now = uut.generation();
+    return std::exchange(seen, now) != now;
+  };
+  uut.add(a.cell);
+  EXPECT_TRUE(moved());
+  EXPECT_THROW(uut.add(other.cell), DuplicateAgent);
+  EXPECT_FALSE(moved());
+  (void)uut.find("a");
+  EXPECT_FALSE(moved());
+  EXPECT_EQ(uut.remove("b"), nullptr);
+  EXPECT_FALSE(moved());
+  EXPECT_EQ(uut.remove("a"), a.cell);
+  EXPECT_TRUE(moved());
+  uut.add(other.cell);  // the same name, another agent: a cached answer must not survive
+  EXPECT_TRUE(moved());
 }
 
 TEST(Router, route_delivers_by_name_and_schedules_the_agent_on_the_arming_push_only) {

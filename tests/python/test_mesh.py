@@ -21,6 +21,7 @@ from serendip import (
     HandlerError,
     LocalMesh,
     MailboxFull,
+    MeshClosed,
     QueryTimeout,
 )
 
@@ -835,6 +836,41 @@ def test_a_removed_agent_is_no_longer_found(mesh: LocalMesh) -> None:
     again = mesh.add_agent(Counter("gone"))  # the name is free again
     assert mesh.query_sync("gone", "x") == 1
     assert again.received == ["x"]
+
+
+def test_a_name_sent_to_in_a_loop_reaches_whichever_agent_holds_it_now(mesh: LocalMesh) -> None:
+    name = "holder"  # one str object, sent to again and again as in a sender's loop
+    first = mesh.add_agent(Counter(name))
+    for n in range(3):
+        mesh.send_to_nowait(name, n)
+    mesh.wait_idle_sync(timeout=SAFETY)
+    mesh.remove_agent(name)
+    with pytest.raises(AgentNotFound):
+        mesh.send_to_nowait(name, "after remove")
+    second = mesh.add_agent(Counter(name))
+    mesh.send_to_nowait(name, "to the new one")
+    mesh.wait_idle_sync(timeout=SAFETY)
+    assert first.received == [0, 1, 2]
+    assert second.received == ["to the new one"]
+    mesh.close()
+    with pytest.raises(MeshClosed):
+        mesh.send_to_nowait(name, "after close")
+
+
+def test_sends_round_robin_over_more_names_than_fit_in_the_send_cache_reach_each_agent(
+    mesh: LocalMesh,
+) -> None:
+    agents = [mesh.add_agent(Counter(f"many-{i}", mailbox_size=8)) for i in range(600)]
+    names = [agent.name for agent in agents]
+    for round_ in range(3):
+        for name in names:
+            mesh.send_to_nowait(name, (name, round_))
+        for name in reversed(names):  # another order: other slots collide
+            mesh.send_to_nowait(name, (name, round_ + 10))
+    mesh.wait_idle_sync(timeout=SAFETY)
+    for agent in agents:
+        expected = [(agent.name, r) for r in (0, 10, 1, 11, 2, 12)]
+        assert agent.received == expected
 
 
 def test_queries_still_queued_for_a_removed_agent_fail_with_agent_not_found(

@@ -264,6 +264,127 @@ def test_one_task_handles_a_whole_backlog_of_messages(twin: TwinRunner, gate: Ga
     twin.run(scenario)
 
 
+class Backlog(Agent):
+    """Handles one-way messages 0..n that finish at once, after one await, after two, or fail;
+    message "first" waits at the gate while the rest queue up behind it."""
+
+    def __init__(self, name: str, gate: Gate) -> None:
+        super().__init__(name)
+        self.gate = gate
+        self.seen: list[tuple[Any, str, int | None]] = []
+        self.failed: list[tuple[Any, str, int | None]] = []
+
+    async def on_message(self, message: Any, ctx: Context) -> Any:
+        if message == "first":
+            await self.gate.wait()
+            return None
+        self.seen.append((message, request_var.get(), ctx.message_id))
+        request_var.set(f"set by message {message}")  # never seen by the next message
+        for _ in range(message % 3):
+            await asyncio.sleep(0)
+        assert request_var.get() == f"set by message {message}"
+        if message % 7 == 6:
+            raise ValueError(f"message {message} fails")
+        return message
+
+    def on_error(self, error: BaseException, message: Any, ctx: Context) -> None:
+        self.failed.append((message, str(error), ctx.message_id))
+
+
+def test_a_backlog_of_one_way_messages_runs_in_order_each_in_its_own_context_past_failures(
+    twin: TwinRunner, gate: Gate
+) -> None:
+    async def scenario(m: Twin) -> None:
+        request_var.set("set before add_agent")
+        agent = m.mesh.add_agent(Backlog("backlog", gate))
+        await m.send_to("backlog", "first")
+        assert await m.until(lambda: gate.entered == 1)
+        for n in range(40):
+            await m.send_to("backlog", n)
+        gate.open()
+        await m.wait_idle()
+        assert [n for n, _, _ in agent.seen] == list(range(40))
+        assert {var for _, var, _ in agent.seen} == {"set before add_agent"}
+        assert len({mid for _, _, mid in agent.seen}) == 40  # each had its own Context data
+        failing = [n for n in range(40) if n % 7 == 6]
+        assert [n for n, _, _ in agent.failed] == failing
+        assert [text for _, text, _ in agent.failed] == [f"message {n} fails" for n in failing]
+        ids = {n: mid for n, _, mid in agent.seen}
+        assert [mid for _, _, mid in agent.failed] == [ids[n] for n in failing]
+        assert await m.query("backlog", 100) == 100  # a request after the run is answered
+
+    twin.run(scenario)
+
+
+@pytest.mark.asyncio
+async def test_a_query_queued_among_one_way_messages_is_cancelled_alone_when_its_asker_gives_up(
+    amesh: serendip.LocalMesh,
+) -> None:
+    class Mixed(Agent):
+        def __init__(self, name: str) -> None:
+            super().__init__(name)
+            self.handled: list[Any] = []
+            self.cancelled: list[Any] = []
+
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            try:
+                await asyncio.sleep(SAFETY_LONG if message == "stuck" else 0)
+            except asyncio.CancelledError:
+                self.cancelled.append(message)
+                raise
+            self.handled.append(message)
+            return message
+
+    agent = amesh.add_agent(Mixed("mixed"))
+    for n in range(5):
+        amesh.send_to_nowait("mixed", n)
+    asker = asyncio.ensure_future(amesh.query("mixed", "stuck", timeout=0.2))
+    await asyncio.sleep(0)  # the query is queued behind the five
+    for n in range(5, 10):
+        amesh.send_to_nowait("mixed", n)
+    with pytest.raises(serendip.QueryTimeout):
+        await asyncio.wait_for(asker, SAFETY)
+    await asyncio.wait_for(amesh.wait_idle(), SAFETY)
+    assert agent.cancelled == ["stuck"]
+    assert agent.handled == list(range(10))
+
+
+def test_a_backlog_of_one_way_messages_to_a_handler_returning_other_awaitables_is_handled(
+    twin: TwinRunner, gate: Gate
+) -> None:
+    results: list[Any] = []
+
+    def via_task(fn: Any) -> Any:
+        @functools.wraps(fn)  # hands back a Task (an awaitable that is not a coroutine)
+        def wrapper(self: Agent, message: Any, ctx: Context) -> Any:
+            if message == "plain":
+                results.append("plain")
+                return "a plain value"
+            return asyncio.ensure_future(fn(self, message, ctx))
+
+        return wrapper
+
+    class ViaTask(Agent):
+        @via_task
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            if message == "first":
+                await gate.wait()
+            await asyncio.sleep(0)
+            results.append(message)
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(ViaTask("via-task"))
+        await m.send_to("via-task", "first")
+        assert await m.until(lambda: gate.entered == 1)
+        for message in [1, "plain", 2, 3, "plain", 4]:
+            await m.send_to("via-task", message)
+        gate.open()
+        await m.wait_idle()
+        assert results == ["first", 1, "plain", 2, 3, "plain", 4]
+
+    twin.run(scenario)
+
+
 @pytest.mark.asyncio
 async def test_far_fewer_tasks_than_messages_are_created(amesh: serendip.LocalMesh) -> None:
     created: list[str] = []
