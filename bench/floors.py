@@ -13,8 +13,14 @@ target out of reach can be shown to be so rather than quietly lowered:
 - ``two_wakeups``: a round trip between two Python threads over two ``queue.SimpleQueue``s (a
   C queue that releases the GIL): the sleeping side is woken once per hop, as a blocking
   caller and a loop thread are in ``query_sync``.
+- ``first_touch``: microseconds to fault in one 4 KiB page of fresh memory. Each repetition is
+  a fresh process, so every byte a scenario keeps per queued message is first touched; the
+  ``tell_sync`` burst queues all its messages before any is handled. With ``--memory`` the
+  bytes per queued message of serendip and of the asyncio mesh are measured too (the slope of
+  peak RSS between two sizes of the scenario, in fresh processes through ``child.py``), and
+  what serendip's extra bytes cost in first touches per message.
 
-Usage: ``.venv/bin/python bench/floors.py [--quick] [--results bench/results/results.json]``.
+Usage: ``.venv/bin/python bench/floors.py [--quick] [--memory] [--results DIR/results.json]``.
 With ``--results`` it also prints, for each floor, the time per message that the target asks
 for in that run (from its baseline's median).
 """
@@ -24,16 +30,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import mmap
 import queue
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["measure_floors", "targets_from_results"]
+__all__ = ["bytes_per_message", "measure_floors", "targets_from_results"]
 
 AGENTS = 16
+PAGE = 4096
+BENCH = Path(__file__).resolve().parent
 
 
 class _Handler:
@@ -104,15 +115,49 @@ def _two_wakeups_us(round_trips: int) -> float:
     return elapsed / round_trips / 1000
 
 
+def _first_touch_us(pages: int) -> float:
+    with mmap.mmap(-1, pages * PAGE) as region:  # fresh anonymous memory, not yet faulted in
+        start = time.perf_counter_ns()
+        for offset in range(0, pages * PAGE, PAGE):
+            region[offset] = 1
+        elapsed = time.perf_counter_ns() - start
+    return elapsed / pages / 1000
+
+
+def _peak_rss_kb(implementation: str, messages: int) -> int:
+    params = json.dumps({"n_agents": AGENTS, "n_messages": messages})
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "child.py"), implementation, "tell_sync", params],
+        cwd=BENCH, check=True, capture_output=True, text=True, timeout=600,
+    )
+    return int(json.loads(out.stdout)["raw"]["peak_rss_kb"])
+
+
+def bytes_per_message(implementation: str, small: int, large: int, reps: int = 3) -> float:
+    """What ``tell_sync`` keeps per queued message: the slope of the peak RSS of fresh
+    processes between ``small`` and ``large`` messages (medians of ``reps`` each)."""
+    low = statistics.median(_peak_rss_kb(implementation, small) for _ in range(reps))
+    high = statistics.median(_peak_rss_kb(implementation, large) for _ in range(reps))
+    return (high - low) * 1024 / (large - small)
+
+
 def measure_floors(quick: bool = False, reps: int = 5) -> dict[str, dict[str, Any]]:
-    """Medians over ``reps`` repetitions, the three floors interleaved within each."""
-    sizes = (20_000, 16_000, 2_000) if quick else (400_000, 160_000, 20_000)
-    runs: dict[str, list[float]] = {"tell_sync": [], "tell_await": [], "two_wakeups": []}
+    """Medians over ``reps`` repetitions, the floors interleaved within each."""
+    sizes = (20_000, 16_000, 2_000, 1_000) if quick else (400_000, 160_000, 20_000, 10_000)
+    runs: dict[str, list[float]] = {
+        "tell_sync": [], "tell_await": [], "two_wakeups": [], "first_touch": []
+    }
     for _ in range(reps):
         runs["tell_sync"].append(_tell_sync_ns(sizes[0]))
         runs["tell_await"].append(_tell_await_ns(sizes[1]))
         runs["two_wakeups"].append(_two_wakeups_us(sizes[2]))
-    units = {"tell_sync": "ns/msg", "tell_await": "ns/msg", "two_wakeups": "µs/round trip"}
+        runs["first_touch"].append(_first_touch_us(sizes[3]))
+    units = {
+        "tell_sync": "ns/msg",
+        "tell_await": "ns/msg",
+        "two_wakeups": "µs/round trip",
+        "first_touch": "µs/page",
+    }
     return {
         name: {"median": statistics.median(values), "unit": units[name], "runs": values}
         for name, values in runs.items()
@@ -148,6 +193,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--results", type=Path, help="a bench/run.py results.json to compare with")
+    parser.add_argument(
+        "--memory", action="store_true", help="also bytes per queued message (tell_sync)"
+    )
     args = parser.parse_args()
     floors = measure_floors(quick=args.quick, reps=2 if args.quick else 5)
     targets = targets_from_results(json.loads(args.results.read_text())) if args.results else {}
@@ -156,7 +204,22 @@ def main() -> None:
         if name in targets:
             line += f"   target asks for {targets[name]}"
         print(line)
-    print(json.dumps({name: floor["median"] for name, floor in floors.items()}))
+    medians = {name: floor["median"] for name, floor in floors.items()}
+    if args.memory:
+        small, large = (2_000, 20_000) if args.quick else (20_000, 200_000)
+        reps = 1 if args.quick else 3
+        for implementation in ("serendip", "asyncio"):
+            medians[f"bytes_per_message_{implementation}"] = bytes_per_message(
+                implementation, small, large, reps
+            )
+        extra = medians["bytes_per_message_serendip"] - medians["bytes_per_message_asyncio"]
+        medians["extra_first_touch_ns"] = extra / PAGE * medians["first_touch"] * 1000
+        print(
+            f"tell_sync keeps {medians['bytes_per_message_serendip']:.0f} B per queued message"
+            f" (asyncio mesh: {medians['bytes_per_message_asyncio']:.0f} B); the extra bytes"
+            f" cost {medians['extra_first_touch_ns']:.0f} ns/msg in first touches"
+        )
+    print(json.dumps(medians))
 
 
 if __name__ == "__main__":

@@ -234,39 +234,12 @@ class Dispatcher {
         ++finished.count;
         continue;
       }
-      // A free slot must hear of work still queued while this handler runs.
-      if (max_concurrency_ > 1 && (cursor_ < batch_.size() || !cell_->mailbox().try_idle())) {
-        spawn_();
-      }
-      nb::object copy;
-      nb::object error;
-      const std::int64_t started = begin_handling(stats(), *env);
-      bool invoked = false;
-      FirstStep first;
-      nb::object coro = call(*env, copy, error, invoked, &first);
-      if (error.is_valid()) {
+      Started s = start(*env, finished);
+      if (!s.coro.is_valid()) {
         ++completed;
-        ++finished.count;
-        conclude_failure(*env, started, error);
         continue;
       }
-      if (!first.taken) {
-        if (!awaitable(coro)) {
-          // A sync action's result, or a wrapped plain function's: the invocation is complete.
-          ++completed;
-          ++finished.count;
-          end_handling(stats(), started, {});
-          if (env->request_id != 0) reply(env->request_id, coro);
-          continue;
-        }
-        return suspended(*env, coro, copy, nb::object(), started);  // not started yet
-      }
-      nb::object yielded = nb::steal(first.out);
-      if (first.sent == PYGEN_NEXT) return suspended(*env, coro, copy, yielded, started);
-      ++completed;
-      ++finished.count;
-      end_handling(stats(), started, {});
-      if (env->request_id != 0) reply(env->request_id, yielded);  // what it returned
+      return suspended(*env, s.coro, s.copy, std::move(s.yielded), s.started);
     }
     return nb::int_(completed);
   }
@@ -283,41 +256,18 @@ class Dispatcher {
         const Envelope* queued = peek();
         if (queued == nullptr || queued->request_id != 0) break;
         EnvelopePtr env = next();
-        if (max_concurrency_ > 1 && (cursor_ < batch_.size() || !cell_->mailbox().try_idle())) {
-          spawn_();
-        }
-        nb::object copy;
-        nb::object error;
-        const std::int64_t started = begin_handling(stats(), *env);
-        bool invoked = false;
-        FirstStep first;
-        nb::object coro = call(*env, copy, error, invoked, &first);
-        if (error.is_valid()) {
+        Started s = start(*env, finished);
+        if (!s.coro.is_valid()) {
           ++completed;
-          ++finished.count;
-          conclude_failure(*env, started, error);
           continue;
         }
-        if (first.taken) {
-          nb::object yielded = nb::steal(first.out);
-          if (first.sent == PYGEN_NEXT) {
-            step.rebind(*env, coro, copy, from_payload(env->payload), nb::borrow(spare_), started);
-            *out = yielded.release().ptr();
-            return PYGEN_NEXT;
-          }
-          ++completed;
-          ++finished.count;
-          end_handling(stats(), started, {});
-          continue;
+        const bool begun = s.yielded.is_valid();
+        step.rebind(*env, begun ? s.coro : iter_of(s.coro), s.copy, from_payload(env->payload),
+                    nb::borrow(spare_), s.started);
+        if (begun) {
+          *out = s.yielded.release().ptr();
+          return PYGEN_NEXT;
         }
-        if (!awaitable(coro)) {
-          ++completed;
-          ++finished.count;
-          end_handling(stats(), started, {});
-          continue;
-        }
-        step.rebind(*env, iter_of(coro), copy, from_payload(env->payload), nb::borrow(spare_),
-                    started);
         const PySendResult sent = step.advance(Py_None, nullptr, out);
         if (sent == PYGEN_NEXT) return sent;
         if (step.complete(sent, out) == PYGEN_ERROR) return PYGEN_ERROR;  // else settled, counted
@@ -370,6 +320,54 @@ class Dispatcher {
 
   Mesh& mesh() { return handle_->get(); }
   AgentStats& stats() { return cell_->stats(); }
+
+  // A coroutine handler's invocation as `start` left it: ended (no `coro`), or suspended at
+  // its first await (`yielded` what it yielded), or an awaitable not started (no `yielded`).
+  struct Started {
+    nb::object coro;
+    nb::object copy;  // the message's context
+    nb::object yielded;
+    std::int64_t started = 0;  // handling_meter's start
+  };
+
+  // Calls the handler for `env` and steps a coroutine it returns to its first await. One that
+  // ends there (returned, failed, or was no awaitable at all) is settled and counted here.
+  Started start(const Envelope& env, Finished& finished) {
+    // A free slot must hear of work still queued while this handler runs.
+    if (max_concurrency_ > 1 && (cursor_ < batch_.size() || !cell_->mailbox().try_idle())) {
+      spawn_();
+    }
+    Started s;
+    nb::object error;
+    s.started = begin_handling(stats(), env);
+    bool invoked = false;
+    FirstStep first;
+    nb::object coro = call(env, s.copy, error, invoked, &first);
+    nb::object result;
+    if (error.is_valid()) {
+      ++finished.count;
+      conclude_failure(env, s.started, error);
+      return {};
+    }
+    if (!first.taken && awaitable(coro)) {
+      s.coro = std::move(coro);  // not started yet
+      return s;
+    }
+    if (first.taken) {
+      result = nb::steal(first.out);
+      if (first.sent == PYGEN_NEXT) {
+        s.coro = std::move(coro);
+        s.yielded = std::move(result);
+        return s;
+      }
+    } else {
+      result = std::move(coro);  // a sync action's result, or a wrapped plain function's
+    }
+    ++finished.count;
+    end_handling(stats(), s.started, {});
+    if (env.request_id != 0) reply(env.request_id, result);  // what it returned
+    return {};
+  }
 
   // What run_async (or, for an async action, run_sync's defer) hands over for a runner Task
   // to await: a HandlerStep of the handler's coroutine, started (`first` is what it yielded)

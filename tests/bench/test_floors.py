@@ -1,4 +1,4 @@
-"""bench/floors.py: it measures the three floors and states the per-message time each target
+"""bench/floors.py: it measures the floors and states the per-message time each target
 asks for in a results file. No timing is asserted: only that the floors exist and the targets
 are computed from the run's medians."""
 
@@ -29,7 +29,10 @@ def test_floors_quick_reports_each_floor_beside_what_its_target_asks_for(tmp_pat
     results = tmp_path / "results.json"
     results.write_text(json.dumps(_results(100_000, 50_000, 30.0)))
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "floors.py"), "--quick", "--results", str(results)],
+        [
+            sys.executable, str(ROOT / "bench" / "floors.py"), "--quick", "--memory",
+            "--results", str(results),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -37,8 +40,15 @@ def test_floors_quick_reports_each_floor_beside_what_its_target_asks_for(tmp_pat
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     floors = json.loads(lines[-1])
-    assert set(floors) == {"tell_sync", "tell_await", "two_wakeups"}
-    assert all(value > 0 for value in floors.values())
+    measured = {"tell_sync", "tell_await", "two_wakeups", "first_touch"}
+    memory = {"bytes_per_message_serendip", "bytes_per_message_asyncio", "extra_first_touch_ns"}
+    assert set(floors) == measured | memory
+    assert all(floors[name] > 0 for name in measured)
+    # every queued message holds at least its int payload's reference in either mesh
+    assert floors["bytes_per_message_serendip"] > 0 and floors["bytes_per_message_asyncio"] > 0
+    extra = floors["bytes_per_message_serendip"] - floors["bytes_per_message_asyncio"]
+    assert floors["extra_first_touch_ns"] == extra / 4096 * floors["first_touch"] * 1000
+    assert any(line.startswith("tell_sync keeps") for line in lines)
     # 1e9 / (20 * 100,000) = 500 ns; 1e9 / (20 * 50,000) = 1,000 ns; 0.3 * 30 = 9 µs
     assert any(line.startswith("tell_sync") and line.endswith(": 500 ns/msg") for line in lines)
     assert any(line.startswith("tell_await") and line.endswith(": 1000 ns/msg") for line in lines)
