@@ -29,7 +29,7 @@ EnvelopePtr make(std::string_view target, Payload payload, std::optional<std::st
   if (sender) env->sender = *sender;
   if (topic) {
     env->kind = Kind::publish;
-    env->headers.emplace_back(kTopicHeader, std::string(*topic));
+    env->headers = std::make_unique<Headers>(Headers{{kTopicHeader, std::string(*topic)}});
   }
   return env;
 }

@@ -46,7 +46,7 @@ Outcome ask(Mesh& mesh, std::string target, Payload payload, std::chrono::millis
     if (sent.result == RouteResult::delivered) break;
     if (sent.result != RouteResult::full) return internal::route_failure(sent.result, env->target);
     if (!wait_for_space(*agent, deadline)) {
-      return Outcome::failure(Status::timeout, "the mailbox of '" + env->target + "' stayed full");
+      return Outcome::failure(Status::timeout, "the mailbox of '" + env->target.str() + "' stayed full");
     }
   }
   // No wait limit needed: the request table ends the request by its deadline, or at close.

@@ -57,11 +57,10 @@ RouteResult Mesh::deliver(const AgentCellPtr& agent, EnvelopePtr& env) {
   return r;
 }
 
-void Mesh::dead_letter(DeadLetterReason reason, const std::string& target,
-                       const std::string& sender, MessageId id, RequestId request,
-                       std::string detail) {
-  dead_letters_.record(DeadLetter{reason, target, sender, id, request, std::move(detail),
-                                  std::chrono::system_clock::now()});
+void Mesh::dead_letter(DeadLetterReason reason, std::string_view target, std::string_view sender,
+                       MessageId id, RequestId request, std::string detail) {
+  dead_letters_.record(DeadLetter{reason, std::string(target), std::string(sender), id, request,
+                                  std::move(detail), std::chrono::system_clock::now()});
 }
 
 void Mesh::on_dropped(AgentCell& agent, const Mailbox::Dropped& dropped) {

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <serendip/fwd.hpp>
+#include <serendip/name.hpp>
 #include <serendip/payload.hpp>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,12 +34,15 @@ struct Envelope {
   /// For `request`: the entry in the RequestTable to resolve. For `reply`/`error`: the request
   /// this answers.
   RequestId request_id = 0;
-  std::string sender;  ///< empty when sent from outside any agent
-  std::string target;
+  Name sender;  ///< empty when sent from outside any agent
+  Name target;
   Deadline deadline = Deadline::max();
   /// When the mesh queued it, if it was chosen for timing (see handling_meter.hpp); else zero.
   Clock::time_point enqueued{};
-  Headers headers;
+  /// Null unless the message carries any (published ones carry their topic): one pointer in
+  /// every envelope instead of an empty vector's three, since each queued message is memory
+  /// first touched.
+  std::unique_ptr<Headers> headers;
   Payload payload;
 
   /// Envelope memory is recycled per thread (src/envelope_pool.cpp): the sender allocates,
@@ -52,7 +57,7 @@ struct Envelope {
 
 /// Allocates an envelope (one allocation; small payloads live inside it).
 /// @relates Envelope
-inline EnvelopePtr make_envelope(Kind kind, std::string target, Payload payload) {
+inline EnvelopePtr make_envelope(Kind kind, Name target, Payload payload) {
   auto env = std::make_unique<Envelope>();
   env->kind = kind;
   env->target = std::move(target);

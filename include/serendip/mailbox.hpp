@@ -38,7 +38,7 @@ class Mailbox {
     Kind kind = Kind::tell;
     MessageId id = 0;
     RequestId request_id = 0;
-    std::string sender;
+    Name sender;
   };
 
   /// @param capacity bound of the normal lane, at least 1.

@@ -79,7 +79,7 @@ class Mesh {
   Sent request(const AgentCellPtr& agent, EnvelopePtr& env, WaiterPtr waiter, Deadline deadline);
 
   /// Records a message that reached no handler. Thread-safe.
-  void dead_letter(DeadLetterReason reason, const std::string& target, const std::string& sender,
+  void dead_letter(DeadLetterReason reason, std::string_view target, std::string_view sender,
                    MessageId id, RequestId request, std::string detail = {});
 
   /// Answers a request; false if it already ended (the outcome stays with the caller).

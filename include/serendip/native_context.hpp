@@ -10,6 +10,7 @@
 #include <chrono>
 #include <coroutine>
 #include <string>
+#include <string_view>
 
 namespace serendip {
 
@@ -51,7 +52,7 @@ class NativeContext {
   NativeContext& operator=(const NativeContext&) = delete;
 
   /// The sending agent's name; empty when sent from outside any agent. Owner only.
-  const std::string& sender() const noexcept { return envelope_.sender; }
+  std::string_view sender() const noexcept { return envelope_.sender; }
   /// This agent's name. Owner only.
   const std::string& name() const noexcept;
   /// The message being handled. Owner only.

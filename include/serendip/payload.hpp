@@ -83,9 +83,13 @@ class Payload {
     void (*relocate)(unsigned char* dst, unsigned char* src) noexcept;
   };
 
+  // A pointer's alignment, not max_align_t's (16): that would pad every envelope by 8 bytes
+  // for values (long double, SIMD types) that are rare in messages; they go to the heap.
+  static constexpr std::size_t kInlineAlign = alignof(void*);
+
   template <class T>
   static constexpr bool stored_inline = sizeof(T) <= inline_size &&
-                                        alignof(T) <= alignof(std::max_align_t) &&
+                                        alignof(T) <= kInlineAlign &&
                                         std::is_nothrow_move_constructible_v<T>;
 
   template <class T>
@@ -119,7 +123,7 @@ class Payload {
     }
   }
 
-  alignas(std::max_align_t) unsigned char buf_[inline_size];
+  alignas(kInlineAlign) unsigned char buf_[inline_size];
   const Ops* ops_ = nullptr;
 };
 

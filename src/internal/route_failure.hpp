@@ -6,13 +6,15 @@
 #include <serendip/route_result.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace serendip::internal {
 
 /// The Outcome for a send that ended with `result` (anything but `delivered`), so callers
 /// that report by Outcome never see a RouteResult. A full mailbox is an `error` of type
 /// "MailboxFull": Status has no value for it, and the caller may retry. Thread-safe.
-inline Outcome route_failure(RouteResult result, const std::string& target) {
+inline Outcome route_failure(RouteResult result, std::string_view name) {
+  const std::string target(name);
   switch (result) {
     case RouteResult::not_found:
       return Outcome::failure(Status::not_found, "no agent named '" + target + "'");

@@ -66,7 +66,7 @@ TEST_F(NativeAgentTest, a_plain_handler_answers_a_request_with_its_return_value)
 
 TEST_F(NativeAgentTest, the_context_names_the_sender_the_agent_and_the_request) {
   spawn(mesh, "probe", [this](NativeContext& ctx, Payload) {
-    return ctx.sender() + "|" + ctx.name() + "|" + std::to_string(ctx.request_id() != 0) +
+    return std::string(ctx.sender()) + "|" + ctx.name() + "|" + std::to_string(ctx.request_id() != 0) +
            std::to_string(ctx.message_id() != 0) +
            std::to_string(ctx.deadline() != Deadline::max()) + std::to_string(&ctx.mesh() == &mesh);
   });

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -72,6 +73,21 @@ TEST(Payload, a_small_value_is_relocated_in_place_when_moved) {
   ASSERT_TRUE(moved.holds<SmallTracked>());
   EXPECT_NE(moved.get<SmallTracked>(), before);
   EXPECT_EQ(live, 1);
+}
+
+TEST(Payload, an_over_aligned_small_value_is_kept_on_the_heap_at_its_alignment) {
+  struct alignas(16) Wide {
+    std::uint64_t low;
+    std::uint64_t high;
+  };
+  Payload uut{Wide{1, 2}};
+  const Wide* before = uut.get<Wide>();
+  ASSERT_NE(before, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(before) % alignof(Wide), 0u);
+  Payload moved = std::move(uut);
+  EXPECT_EQ(moved.get<Wide>(), before);  // on the heap: the value did not move
+  EXPECT_EQ(moved.get<Wide>()->low, 1u);
+  EXPECT_EQ(moved.get<Wide>()->high, 2u);
 }
 
 TEST(Payload, a_value_whose_move_may_throw_is_kept_on_the_heap) {
