@@ -68,9 +68,10 @@ class Dispatcher;
 /// (`await step`). Each resumption steps the handler's coroutine inside the message's context
 /// copy, natively: between the Task and the handler there is the runner's frame and this,
 /// as in a hand-written consumer task. When the handler returns, or raises an Exception, the
-/// step settles the invocation itself (answer or failure, counted as handled) and the await
-/// ends; a CancelledError or another BaseException propagates unsettled, for the runner to
-/// decide (`settle`). Home loop thread only.
+/// step settles the invocation itself (answer or failure, counted as handled); a one-way
+/// message's step then takes on the next one-way messages (Dispatcher::chain) and the await
+/// ends when none is left to start. A CancelledError or another BaseException propagates
+/// unsettled, for the runner to decide (`settle`). Home loop thread only.
 class HandlerStep {
  public:
   HandlerStep(nb::object dispatcher, nb::object iter, nb::object context, nb::object first,
@@ -218,9 +219,8 @@ class Dispatcher {
   }
 
   /// Handles messages with a coroutine handler until one suspends, `limit` have completed,
-  /// or the mailbox is idle. Returns, respectively, the suspended invocation as
-  /// (awaitable, context, started, yielded, request_id, message_id) for the caller to await
-  /// and then `settle`; the int `limit`; or None.
+  /// or the mailbox is idle. Returns, respectively, the suspended invocation as a HandlerStep
+  /// for the caller to await; the int `limit`; or None.
   nb::object run_async(std::size_t limit) {
     limit_ = limit;
     Finished finished{mesh()};

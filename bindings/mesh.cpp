@@ -77,16 +77,24 @@ AgentCellPtr find_open(MeshHandle& h, std::string_view target,
   return agent;
 }
 
+// The UTF-8 bytes of a Python str (cached in the object by CPython).
+std::string_view utf8(nb::handle str) {
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(str.ptr(), &size);
+  if (data == nullptr) throw nb::python_error();
+  return {data, static_cast<std::size_t>(size)};
+}
+
 // Like find_open, through the cache of the `str` objects Python sent to (TargetCache). The
 // agent is the cache's own entry, valid until Python code runs, or else held in `miss`.
-const AgentCellPtr& find_open(MeshHandle& h, nb::handle target, std::string_view name,
+const AgentCellPtr& find_open(MeshHandle& h, nb::handle target,
                               std::optional<std::string_view> sender, AgentCellPtr& miss) {
   Mesh& mesh = h.get();
   const std::uint64_t generation = mesh.router().generation();
   if (const AgentCellPtr* agent = h.targets().find(target.ptr(), generation)) {
     if (!mesh.closed()) return *agent;
   }
-  miss = find_open(h, name, sender);
+  miss = find_open(h, utf8(target), sender);
   h.targets().remember(target.ptr(), miss, generation);
   return miss;
 }
@@ -96,17 +104,14 @@ const AgentCellPtr& find_open(MeshHandle& h, nb::handle target, std::string_view
 // retries) instead of raising MailboxFull.
 bool send(MeshHandle& h, nb::str target, nb::handle payload, std::optional<std::string_view> sender,
           std::optional<std::string_view> topic, bool may_wait) {
-  Py_ssize_t size = 0;
-  const char* data = PyUnicode_AsUTF8AndSize(target.ptr(), &size);
-  if (data == nullptr) throw nb::python_error();
-  const std::string_view name(data, static_cast<std::size_t>(size));
   AgentCellPtr miss;
-  const AgentCellPtr& agent = find_open(h, target, name, sender, miss);  // no Python code below
+  const AgentCellPtr& agent = find_open(h, target, sender, miss);  // no Python code below
+  Mesh& mesh = h.get();
   EnvelopePtr env = make(agent->name(), to_payload(agent, payload), sender, topic);
-  const RouteResult r = h.get().tell(agent, env);
+  const RouteResult r = mesh.tell(agent, env);
   if (r == RouteResult::delivered) return true;
   if (r == RouteResult::full && may_wait) return false;
-  raise_refused(h, r, name);
+  raise_refused(h, r, utf8(target));
 }
 
 void send_nowait(MeshHandle& h, nb::str target, nb::handle payload,
