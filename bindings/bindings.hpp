@@ -6,12 +6,19 @@
 
 #include <nanobind/nanobind.h>
 
+#include <exception>
 #include <string>
 
 namespace serendip::binding {
 
 /// Raises the Python error `serendip._errors.<name>` with `message` (module.cpp).
 [[noreturn]] void raise_error(const char* name, const std::string& message);
+/// Sets the Python error for a mesh exception (DuplicateAgent, AgentNotFound, MeshClosed,
+/// NativeActionFailed) and returns true; false for any other exception (module.cpp).
+bool set_mesh_error(const std::exception_ptr& p);
+/// Sets the Python error for any exception, as nanobind would: for the functions defined
+/// without nanobind (module.cpp).
+void set_python_error(const std::exception_ptr& p) noexcept;
 /// LoopBridge, Waiter and BlockingWaiter (bridge.cpp).
 void bind_bridge(nanobind::module_& m);
 /// The core bridge behind a Python `_core.LoopBridge` object (bridge.cpp).

@@ -63,7 +63,8 @@ void bind_context(nb::module_& m) {
           "sender",
           [](const HandlerContext& c) -> nb::object {
             if (c.sender.empty()) return nb::none();
-            return nb::str(c.sender.data(), c.sender.size());
+            const std::string_view sender = c.sender.view();
+            return nb::str(sender.data(), sender.size());
           },
           nb::sig("def sender(self) -> str | None"),
           "The sending agent's name, or None for messages sent from outside any agent.")
@@ -112,7 +113,7 @@ void bind_context(nb::module_& m) {
           "cancels the request.")
       .def("__repr__", [](const HandlerContext& c) {
         std::string out = "<Context agent=" + nb::cast<std::string>(nb::repr(c.agent));
-        out += " sender=" + (c.sender.empty() ? std::string("None") : "'" + c.sender + "'");
+        out += " sender=" + (c.sender.empty() ? std::string("None") : "'" + c.sender.str() + "'");
         out += " message_id=" + nb::cast<std::string>(nb::str(optional_id(c.has_message, c.message_id)));
         out += " request_id=" + nb::cast<std::string>(nb::str(optional_id(c.has_message, c.request_id)));
         return out + ">";

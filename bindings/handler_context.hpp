@@ -32,7 +32,7 @@ struct HandlerContext {
 
   nb::object mesh;   ///< the LocalMesh
   nb::object agent;  ///< the handling agent's name (str)
-  std::string sender;
+  Name sender;  ///< a Name, like the envelope's: copied per message without allocating
   std::string topic;  ///< for a published message: its subject
   MessageId message_id = 0;
   RequestId request_id = 0;

@@ -38,6 +38,43 @@ static void raise_mesh_error(const char* name, const char* what) {
   PyErr_SetString(cls.ptr(), what);
 }
 
+bool set_mesh_error(const std::exception_ptr& p) {
+  try {
+    std::rethrow_exception(p);
+  } catch (const DuplicateAgent& e) {
+    raise_mesh_error("DuplicateAgent", e.what());
+  } catch (const AgentNotFound& e) {
+    raise_mesh_error("AgentNotFound", e.what());
+  } catch (const MeshClosed& e) {
+    raise_mesh_error("MeshClosed", e.what());
+  } catch (const NativeActionFailed& e) {
+    raise_mesh_error("NativeActionError", e.what());
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+void set_python_error(const std::exception_ptr& p) noexcept {
+  try {
+    if (set_mesh_error(p)) return;
+    std::rethrow_exception(p);
+  } catch (nb::python_error& e) {
+    e.restore();
+  } catch (const nb::builtin_exception& e) {
+    PyErr_SetString(e.type() == nb::exception_type::type_error    ? PyExc_TypeError
+                    : e.type() == nb::exception_type::value_error ? PyExc_ValueError
+                                                                  : PyExc_RuntimeError,
+                    e.what());
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  } catch (...) {
+    PyErr_SetString(PyExc_SystemError, "an unknown C++ exception");
+  }
+}
+
 void raise_error(const char* name, const std::string& message) {
   raise_mesh_error(name, message.c_str());
   throw nb::python_error();
@@ -49,17 +86,7 @@ NB_MODULE(_core, m) {
   using namespace serendip::binding;
   m.doc() = "serendip's native engine. Private: import from `serendip` instead.";
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
-    try {
-      std::rethrow_exception(p);
-    } catch (const serendip::DuplicateAgent& e) {
-      raise_mesh_error("DuplicateAgent", e.what());
-    } catch (const serendip::AgentNotFound& e) {
-      raise_mesh_error("AgentNotFound", e.what());
-    } catch (const serendip::MeshClosed& e) {
-      raise_mesh_error("MeshClosed", e.what());
-    } catch (const serendip::NativeActionFailed& e) {
-      raise_mesh_error("NativeActionError", e.what());
-    }
+    if (!set_mesh_error(p)) std::rethrow_exception(p);
   });
   bind_bridge(m);
   bind_mesh(m);

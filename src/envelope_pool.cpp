@@ -1,20 +1,30 @@
-// src/envelope_pool.cpp: recycled memory for envelopes (Envelope's operator new and delete).
+// src/envelope_pool.cpp: the memory of envelopes (Envelope's operator new and delete).
 // SPDX-License-Identifier: Apache-2.0
 //
-// An envelope is usually allocated by the sending thread and freed by the receiving one. With
-// the general allocator that crosses threads on every message: glibc returns a block freed by
-// another thread to its arena under the arena's lock, which the sender holds to allocate, and
-// the two threads wait on each other (futex calls) once messages flow fast. Here each thread
-// keeps a short free list of envelope blocks and moves surplus blocks to a shared list in
-// batches, so a lock is taken once per `batch` envelopes at most.
+// An envelope is usually allocated by the sending thread and freed by the receiving one, and a
+// burst queues many before any is freed. The general allocator serves that pattern badly: each
+// block is split from the heap's top and later coalesced with its neighbours (a third of the
+// native cost of a Python send), and a block freed by another thread goes back to its arena
+// under the arena's lock, which the sender holds to allocate.
+//
+// So envelopes live in slabs: 2 MiB regions aligned to their size (one transparent huge page
+// where the kernel allows it, so that a burst takes one page fault per 16,000 envelopes rather
+// than one per 32, and as few TLB entries), carved one batch at a time. Each thread keeps a
+// short free list; surplus goes back to the slabs one batch at a time, so the pool's lock is
+// taken once per `kBatch` envelopes at most. A slab whose every block is free again is
+// returned to the system, unless it is the last one.
 //
 // Under AddressSanitizer the blocks go to the general allocator, which can then report a use
 // after free that recycling would hide.
 #include <serendip/envelope.hpp>
 
+#include <sys/mman.h>
+
+#include <pthread.h>
+
+#include <cstdint>
 #include <mutex>
 #include <new>
-#include <vector>
 
 namespace serendip {
 
@@ -26,82 +36,174 @@ constexpr bool recycle = false;
 constexpr bool recycle = true;
 #endif
 
-constexpr std::size_t batch = 64;        // blocks moved between a thread and the shared list
-constexpr std::size_t kept_batches = 64;  // shared list bound (~4,000 envelopes)
+constexpr std::size_t kBlock = sizeof(Envelope);
+constexpr std::size_t kSlab = std::size_t{2} << 20;
+constexpr std::size_t kBatch = 64;  // blocks moved between a thread and the slabs at once
 
 struct Block {
   Block* next;
 };
 
-// Whole batches of free blocks, shared by every thread.
-class SharedBlocks {
+// A slab's first block is its header; blocks 1.. are envelopes, carved from the front.
+struct Slab {
+  static constexpr std::size_t capacity = kSlab / kBlock - 1;
+
+  Block* free = nullptr;  // blocks of this slab given back to the pool
+  std::size_t free_count = 0;
+  std::size_t carved = 0;  // blocks handed out at least once
+  Slab* prev = nullptr;    // in the pool's list of slabs with blocks to hand out
+  Slab* next = nullptr;
+  bool listed = false;
+
+  static Slab* of(void* block) noexcept {
+    return reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(block) & ~(kSlab - 1));
+  }
+  bool has_blocks() const noexcept { return free_count > 0 || carved < capacity; }
+  Block* carve() noexcept {
+    auto* b = reinterpret_cast<Block*>(reinterpret_cast<char*>(this) + kBlock * (1 + carved));
+    ++carved;
+    return b;
+  }
+};
+
+static_assert(sizeof(Slab) <= kBlock && sizeof(Block) <= kBlock);
+static_assert(kBlock % alignof(Envelope) == 0);
+
+struct Batch {
+  Block* head = nullptr;
+  std::size_t count = 0;
+};
+
+// The slabs and their free blocks, shared by every thread under one mutex.
+class Slabs {
  public:
-  SharedBlocks() { batches_.reserve(kept_batches); }  // so that give() never allocates
+  Slabs() {
+    // A fork while another thread holds the lock would leave the child's copy locked forever.
+    pthread_atfork([] { slabs().mutex_.lock(); }, [] { slabs().mutex_.unlock(); },
+                   [] { slabs().mutex_.unlock(); });
+  }
 
-  Block* take() {
+  static Slabs& slabs() {
+    static Slabs* instance = new Slabs;  // never destroyed: threads free envelopes after exit
+    return *instance;
+  }
+
+  // Up to `max` blocks, from one slab (a new one when none has any to hand out).
+  Batch take(std::size_t max) {
     std::lock_guard lock(mutex_);
-    if (batches_.empty()) return nullptr;
-    Block* head = batches_.back();
-    batches_.pop_back();
-    return head;
+    Slab* s = available_ != nullptr ? available_ : map();
+    Batch out;
+    while (out.count < max && s->free != nullptr) {
+      Block* b = s->free;
+      s->free = b->next;
+      --s->free_count;
+      b->next = out.head;
+      out.head = b;
+      ++out.count;
+    }
+    while (out.count < max && s->carved < Slab::capacity) {
+      Block* b = s->carve();
+      b->next = out.head;
+      out.head = b;
+      ++out.count;
+    }
+    if (!s->has_blocks()) unlist(s);
+    return out;
   }
 
-  // Keeps a batch of `batch` blocks, or frees it when enough are kept.
+  // Gives `head`'s list back, each block to its slab.
   void give(Block* head) noexcept {
-    {
-      std::lock_guard lock(mutex_);
-      if (batches_.size() < kept_batches) {
-        batches_.push_back(head);
-        return;
-      }
+    std::lock_guard lock(mutex_);
+    while (head != nullptr) {
+      Block* b = head;
+      head = head->next;
+      Slab* s = Slab::of(b);
+      b->next = s->free;
+      s->free = b;
+      ++s->free_count;
+      if (!s->listed) list(s);
+      if (s->free_count == s->carved && mapped_ > 1) unmap(s);
     }
-    release(head);
   }
 
-  static void release(Block* head) noexcept {
-    while (head != nullptr) {
-      Block* next = head->next;
-      ::operator delete(head);
-      head = next;
-    }
+  std::size_t mapped_bytes() {
+    std::lock_guard lock(mutex_);
+    return mapped_ * kSlab;
   }
 
  private:
+  Slab* map() {
+    // Twice the size, then the unaligned ends are given back: mmap aligns to pages only.
+    void* p = mmap(nullptr, 2 * kSlab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    const auto start = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t base = (start + kSlab - 1) & ~(kSlab - 1);
+    if (base > start) munmap(p, base - start);
+    if (base + kSlab < start + 2 * kSlab) {
+      munmap(reinterpret_cast<void*>(base + kSlab), start + 2 * kSlab - (base + kSlab));
+    }
+    void* slab = reinterpret_cast<void*>(base);
+    (void)madvise(slab, kSlab, MADV_HUGEPAGE);  // a hint: refused where THP is off
+    Slab* s = ::new (slab) Slab;
+    ++mapped_;
+    list(s);
+    return s;
+  }
+
+  void unmap(Slab* s) noexcept {
+    unlist(s);
+    --mapped_;
+    munmap(s, kSlab);
+  }
+
+  void list(Slab* s) noexcept {
+    s->prev = nullptr;
+    s->next = available_;
+    if (available_ != nullptr) available_->prev = s;
+    available_ = s;
+    s->listed = true;
+  }
+
+  void unlist(Slab* s) noexcept {
+    if (s->prev != nullptr) s->prev->next = s->next;
+    if (s->next != nullptr) s->next->prev = s->prev;
+    if (available_ == s) available_ = s->next;
+    s->prev = s->next = nullptr;
+    s->listed = false;
+  }
+
   std::mutex mutex_;
-  std::vector<Block*> batches_;  // guarded by mutex_
+  Slab* available_ = nullptr;  // guarded by mutex_: slabs with free or uncarved blocks
+  std::size_t mapped_ = 0;     // guarded by mutex_
 };
 
-// Never destroyed: threads may free envelopes after static destructors have run.
-SharedBlocks& shared_blocks() {
-  static SharedBlocks* blocks = new SharedBlocks;
-  return *blocks;
-}
-
-// One thread's free blocks: at most 2 * batch; past that, one batch goes to the shared list.
+// One thread's free blocks: at most 2 * kBatch; past that, kBatch go back to the slabs.
 // Trivially destructible, so that it stays usable while the thread's other thread_local
-// objects are destroyed (they may free envelopes). At the thread's exit `ThreadExit` frees
-// its blocks and sends every later allocation and free to the general allocator.
+// objects are destroyed (they may free envelopes). At the thread's exit `ThreadExit` gives
+// its blocks back; later allocations and frees of the thread go to the slabs one by one.
 struct LocalBlocks {
   Block* head = nullptr;
   std::size_t count = 0;
   bool registered = false;  // the ThreadExit of this thread exists
-  bool exited = false;      // it ran: the general allocator serves this thread from now on
+  bool exited = false;      // it ran
 };
 
-thread_local LocalBlocks local_blocks;
+// Initial-exec: read at a fixed offset from the thread pointer, not through __tls_get_addr
+// (two calls per message otherwise, since this code lives in a dlopen()ed extension). It
+// takes a few bytes of the static TLS that glibc reserves for such modules.
+[[gnu::tls_model("initial-exec")]] thread_local LocalBlocks local_blocks;
 
 struct ThreadExit {
   ~ThreadExit() {
     LocalBlocks& local = local_blocks;
     local.exited = true;
-    // Freed, not shared: the shared list holds whole batches only (takers count on it).
-    SharedBlocks::release(local.head);
+    Slabs::slabs().give(local.head);
     local.head = nullptr;
     local.count = 0;
   }
 };
 
-thread_local ThreadExit thread_exit;
+[[gnu::tls_model("initial-exec")]] thread_local ThreadExit thread_exit;
 
 // This thread's blocks, with its ThreadExit registered (constructing it queues its
 // destructor for the thread's exit).
@@ -117,10 +219,10 @@ LocalBlocks& local_blocks_registered() {
 void* take_block() {
   LocalBlocks& local = local_blocks_registered();
   if (local.head == nullptr) {
-    if (local.exited) return ::operator new(sizeof(Envelope));
-    local.head = shared_blocks().take();
-    if (local.head == nullptr) return ::operator new(sizeof(Envelope));
-    local.count = batch;
+    const Batch batch = Slabs::slabs().take(local.exited ? 1 : kBatch);
+    if (local.exited) return batch.head;
+    local.head = batch.head;
+    local.count = batch.count;
   }
   Block* b = local.head;
   local.head = b->next;
@@ -130,22 +232,23 @@ void* take_block() {
 
 void give_block(void* p) noexcept {
   LocalBlocks& local = local_blocks_registered();
-  if (local.exited) return ::operator delete(p);
   Block* b = static_cast<Block*>(p);
+  if (local.exited) {
+    b->next = nullptr;
+    return Slabs::slabs().give(b);
+  }
   b->next = local.head;
   local.head = b;
-  if (++local.count < 2 * batch) return;
-  // Detach the newest `batch` blocks (the list's front) and hand them on.
+  if (++local.count < 2 * kBatch) return;
+  // Detach the newest kBatch blocks (the list's front) and give them back.
   Block* first = local.head;
   Block* last = first;
-  for (std::size_t i = 1; i < batch; ++i) last = last->next;
+  for (std::size_t i = 1; i < kBatch; ++i) last = last->next;
   local.head = last->next;
   last->next = nullptr;
-  local.count -= batch;
-  shared_blocks().give(first);
+  local.count -= kBatch;
+  Slabs::slabs().give(first);
 }
-
-static_assert(sizeof(Envelope) >= sizeof(Block));
 
 }  // namespace
 
@@ -159,5 +262,7 @@ void Envelope::operator delete(void* p, std::size_t size) noexcept {
   if (!recycle || size != sizeof(Envelope)) return ::operator delete(p);
   give_block(p);
 }
+
+std::size_t envelope_memory() { return recycle ? Slabs::slabs().mapped_bytes() : 0; }
 
 }  // namespace serendip

@@ -16,14 +16,16 @@ import nanobind.stubgen
 
 import serendip._core
 
-DEFAULT = pathlib.Path(__file__).resolve().parent.parent / "python" / "serendip" / "_core.pyi"
+TOOLS = pathlib.Path(__file__).resolve().parent
+DEFAULT = TOOLS.parent / "python" / "serendip" / "_core.pyi"
+PATTERNS = TOOLS / "core_stub_patterns.txt"  # signatures of what nanobind did not define
 
 
 def main() -> None:
     output = sys.argv[1] if len(sys.argv) > 1 else str(DEFAULT)
     serendip._core.Context.__module__ = "serendip._core"
     try:
-        nanobind.stubgen.main(["-q", "-m", "serendip._core", "-o", output])
+        nanobind.stubgen.main(["-q", "-m", "serendip._core", "-p", str(PATTERNS), "-o", output])
     finally:
         serendip._core.Context.__module__ = "serendip"
 

@@ -55,6 +55,11 @@ struct Envelope {
   Envelope* next_ = nullptr;  // intrusive link, owned by the Mailbox while queued
 };
 
+/// Bytes the envelope pool holds from the system (src/envelope_pool.cpp): slabs that still
+/// hold a queued envelope, and the last one; a slab whose envelopes are all freed again goes
+/// back. Zero where envelopes come from the general allocator (AddressSanitizer builds).
+std::size_t envelope_memory();
+
 /// Allocates an envelope (one allocation; small payloads live inside it).
 /// @relates Envelope
 inline EnvelopePtr make_envelope(Kind kind, Name target, Payload payload) {

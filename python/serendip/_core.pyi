@@ -91,6 +91,13 @@ class Mesh:
 
     def __init__(self, name: str, worker_threads: int = 0, dead_letter_capacity: int = 1000) -> None: ...
 
+    def tell_nowait(self, target: str, payload: object | None, /) -> None:
+        """
+        Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.
+
+        Raises AgentNotFound, MailboxFull or MeshClosed.
+        """
+
     def add_agent(self, name: str, mailbox_size: int, bridge: object, overflow: str = 'wait') -> AgentRef:
         """
         Registers a Python agent homed on `bridge`. `overflow`: wait, reject, drop_oldest or drop_newest.
@@ -105,13 +112,6 @@ class Mesh:
         """Closes a detached agent's mailbox; what it left ends as not found."""
 
     def names(self) -> list[str]: ...
-
-    def tell_nowait(self, target: str, payload: object | None) -> None:
-        """
-        Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.
-
-        Raises AgentNotFound, MailboxFull or MeshClosed.
-        """
 
     def send_nowait(self, target: str, payload: object | None, sender: str | None = None, topic: str | None = None) -> None:
         """

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -74,6 +75,33 @@ TEST(EnvelopePool, concurrent_threads_never_share_a_live_envelope) {
     });
   }
   for (auto& th : pool) th.join();
+}
+
+// A burst maps slabs for its envelopes; once they are freed the slabs go back to the system,
+// all but what the freeing thread keeps at hand, and a second burst maps no more than the first.
+TEST(EnvelopePool, a_burst_gives_its_memory_back_once_its_envelopes_are_freed) {
+  {
+    EnvelopePtr probe = numbered(0);
+    if (envelope_memory() == 0) GTEST_SKIP() << "envelopes come from the general allocator";
+  }
+  const std::size_t before = envelope_memory();
+  constexpr std::size_t slab = std::size_t{2} << 20;
+  constexpr std::size_t burst = SERENDIP_TEST_SCALE_DOWN ? 20'000 : 100'000;
+  std::size_t first_peak = 0;
+  for (int round = 0; round < 2; ++round) {
+    std::vector<EnvelopePtr> queued;
+    for (std::size_t i = 0; i < burst; ++i) queued.push_back(numbered(i));
+    const std::size_t peak = envelope_memory();
+    EXPECT_GE(peak, burst * sizeof(Envelope));
+    EXPECT_LE(peak, before + burst * sizeof(Envelope) + 2 * slab);
+    if (round == 0) first_peak = peak;
+    EXPECT_LE(peak, first_peak);  // the second burst reuses what the first gave back
+    for (std::size_t i = 0; i < burst; ++i) {
+      expect_whole(*queued[i], i);
+      queued[i].reset();
+    }
+    EXPECT_LE(envelope_memory(), std::max(before, slab) + slab);
+  }
 }
 
 }  // namespace

@@ -819,6 +819,21 @@ def test_agents_lists_the_registered_names(mesh: LocalMesh) -> None:
     assert sorted(mesh.agents) == ["a", "b", "c"]
 
 
+def test_a_send_to_a_target_that_is_not_a_str_raises_type_error_and_delivers_nothing(
+    mesh: LocalMesh,
+) -> None:
+    agent = mesh.add_agent(Counter("a"))
+    with pytest.raises(TypeError, match="must be a str, not int"):
+        mesh.send_to_nowait(1, "x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="takes 2 arguments"):
+        mesh.send_to_nowait("a")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        mesh.send_to_sync(b"a", "x")  # type: ignore[arg-type]
+    mesh.send_to_nowait("a", "ok")
+    mesh.wait_idle_sync(timeout=SAFETY)
+    assert agent.received == ["ok"]
+
+
 def test_a_removed_agent_is_no_longer_found(mesh: LocalMesh) -> None:
     agent = mesh.add_agent(Counter("gone"))
     mesh.add_agent(Counter("kept"))
