@@ -11,6 +11,7 @@
 
 #include <nanobind/stl/shared_ptr.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,11 @@ namespace {
 // Envelopes taken from the mailbox per lock: enough to amortise it, few enough that one
 // agent's batch never holds much work back from its other runners.
 constexpr std::size_t kRefill = 64;
+// How far ahead of the message being handled its envelope's memory is fetched (the object it
+// carries: half as far, once that envelope has arrived). A burst queues thousands of messages
+// before the first is handled, so each one's memory has left the caches by then; fetched
+// ahead, those misses overlap the handlers before them instead of stalling each in turn.
+constexpr std::size_t kAhead = 8;
 
 // The exception being raised, taken off the thread with its traceback attached.
 nb::object take_exception() {
@@ -401,11 +407,28 @@ class Dispatcher {
       cell_->mailbox().pop_batch(batch_, kRefill);  // an empty pop makes the mailbox idle
       dispose_dropped();
       if (batch_.empty()) return nullptr;
+      for (std::size_t i = 0; i < std::min(kAhead, batch_.size()); ++i) fetch(*batch_[i]);
     }
     return batch_[cursor_].get();
   }
 
-  EnvelopePtr next() { return peek() != nullptr ? std::move(batch_[cursor_++]) : nullptr; }
+  static void fetch(const Envelope& env) {
+    static_assert(sizeof(Envelope) <= 128);  // two cache lines
+    __builtin_prefetch(&env);
+    __builtin_prefetch(reinterpret_cast<const char*>(&env) + 64);
+  }
+
+  // Takes the next message (see peek), fetching the memory of those behind it (kAhead).
+  EnvelopePtr next() {
+    if (peek() == nullptr) return nullptr;
+    if (cursor_ + kAhead < batch_.size()) fetch(*batch_[cursor_ + kAhead]);
+    if (cursor_ + kAhead / 2 < batch_.size()) {
+      if (const auto* ref = batch_[cursor_ + kAhead / 2]->payload.get<PyRef>()) {
+        __builtin_prefetch(ref->ptr());
+      }
+    }
+    return std::move(batch_[cursor_++]);
+  }
 
   // Envelopes the overflow policy dropped: their payloads die here, with the GIL (rule 1).
   // After the pop, which makes every earlier drop visible (Mailbox::take_dropped).

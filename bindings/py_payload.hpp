@@ -29,6 +29,7 @@ class PyRef {
   ~PyRef() { Py_XDECREF(obj_); }  // GIL held: see the class comment
 
   nb::object object() const { return nb::borrow(obj_); }
+  PyObject* ptr() const noexcept { return obj_; }
 
  private:
   PyObject* obj_;

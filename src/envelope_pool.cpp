@@ -22,9 +22,11 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <new>
+#include <utility>
 
 namespace serendip {
 
@@ -59,19 +61,23 @@ struct Slab {
     return reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(block) & ~(kSlab - 1));
   }
   bool has_blocks() const noexcept { return free_count > 0 || carved < capacity; }
-  Block* carve() noexcept {
-    auto* b = reinterpret_cast<Block*>(reinterpret_cast<char*>(this) + kBlock * (1 + carved));
-    ++carved;
-    return b;
+  char* carve(std::size_t n) noexcept {
+    char* first = reinterpret_cast<char*>(this) + kBlock * (1 + carved);
+    carved += n;
+    return first;
   }
 };
 
 static_assert(sizeof(Slab) <= kBlock && sizeof(Block) <= kBlock);
 static_assert(kBlock % alignof(Envelope) == 0);
 
+// Blocks handed to a thread: freed ones in a list, or a run of never-used ones, which are
+// not written until each is allocated (a burst's memory is touched once, by its envelope).
 struct Batch {
   Block* head = nullptr;
   std::size_t count = 0;
+  char* fresh = nullptr;
+  std::size_t fresh_count = 0;
 };
 
 // The slabs and their free blocks, shared by every thread under one mutex.
@@ -88,7 +94,8 @@ class Slabs {
     return *instance;
   }
 
-  // Up to `max` blocks, from one slab (a new one when none has any to hand out).
+  // Up to `max` blocks of one slab (a new one when none has any to hand out): its freed
+  // blocks if it has any, else a run of never-used ones.
   Batch take(std::size_t max) {
     std::lock_guard lock(mutex_);
     Slab* s = available_ != nullptr ? available_ : map();
@@ -101,11 +108,9 @@ class Slabs {
       out.head = b;
       ++out.count;
     }
-    while (out.count < max && s->carved < Slab::capacity) {
-      Block* b = s->carve();
-      b->next = out.head;
-      out.head = b;
-      ++out.count;
+    if (out.count == 0) {
+      out.fresh_count = std::min(max, Slab::capacity - s->carved);
+      out.fresh = s->carve(out.fresh_count);
     }
     if (!s->has_blocks()) unlist(s);
     return out;
@@ -184,6 +189,8 @@ class Slabs {
 struct LocalBlocks {
   Block* head = nullptr;
   std::size_t count = 0;
+  char* fresh = nullptr;  // a run of never-used blocks, taken before asking the slabs again
+  std::size_t fresh_count = 0;
   bool registered = false;  // the ThreadExit of this thread exists
   bool exited = false;      // it ran
 };
@@ -197,6 +204,11 @@ struct ThreadExit {
   ~ThreadExit() {
     LocalBlocks& local = local_blocks;
     local.exited = true;
+    for (; local.fresh_count > 0; --local.fresh_count, local.fresh += kBlock) {
+      auto* b = reinterpret_cast<Block*>(local.fresh);
+      b->next = local.head;
+      local.head = b;
+    }
     Slabs::slabs().give(local.head);
     local.head = nullptr;
     local.count = 0;
@@ -219,10 +231,18 @@ LocalBlocks& local_blocks_registered() {
 void* take_block() {
   LocalBlocks& local = local_blocks_registered();
   if (local.head == nullptr) {
-    const Batch batch = Slabs::slabs().take(local.exited ? 1 : kBatch);
-    if (local.exited) return batch.head;
-    local.head = batch.head;
-    local.count = batch.count;
+    if (local.fresh_count == 0) {
+      const Batch batch = Slabs::slabs().take(local.exited ? 1 : kBatch);
+      if (local.exited) return batch.head != nullptr ? static_cast<void*>(batch.head) : batch.fresh;
+      local.head = batch.head;
+      local.count = batch.count;
+      local.fresh = batch.fresh;
+      local.fresh_count = batch.fresh_count;
+    }
+    if (local.head == nullptr) {
+      --local.fresh_count;
+      return std::exchange(local.fresh, local.fresh + kBlock);
+    }
   }
   Block* b = local.head;
   local.head = b->next;
