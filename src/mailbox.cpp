@@ -6,34 +6,10 @@
 
 namespace serendip {
 
-void Mailbox::Lane::append(Envelope* e) noexcept {
-  e->next_ = nullptr;
-  if (tail == nullptr) {
-    head = tail = e;
-  } else {
-    tail->next_ = e;
-    tail = e;
-  }
-}
-
-Envelope* Mailbox::Lane::take_front() noexcept {
-  Envelope* e = head;
-  if (e != nullptr) {
-    head = e->next_;
-    if (head == nullptr) tail = nullptr;
-    e->next_ = nullptr;
-  }
-  return e;
-}
-
 Mailbox::Mailbox(std::size_t capacity, Overflow overflow)
     : capacity_(std::max<std::size_t>(capacity, 1)), overflow_(overflow) {}
 
-Mailbox::~Mailbox() {
-  for (Lane* lane : {&urgent_, &normal_, &dropped_}) {
-    while (Envelope* e = lane->take_front()) delete e;
-  }
-}
+Mailbox::~Mailbox() = default;
 
 static void describe(const Envelope& e, Mailbox::Dropped* out) {
   if (out == nullptr) return;
@@ -46,45 +22,43 @@ static void describe(const Envelope& e, Mailbox::Dropped* out) {
 PushResult Mailbox::push(EnvelopePtr& env, Dropped* dropped) {
   std::lock_guard lock(mutex_);
   if (closed_) return PushResult::closed;
-  if (normal_size_ >= capacity_) {
+  if (normal_.size() >= capacity_) {
     // Full implies scheduled (only an empty pop idles the mailbox): nobody needs arming.
     switch (overflow_) {
       case Overflow::wait: return PushResult::full;
       case Overflow::reject: return PushResult::rejected;
       case Overflow::drop_newest:
         describe(*env, dropped);
-        dropped_.append(env.release());
+        dropped_.push(env);
         has_dropped_.store(true, std::memory_order_relaxed);
         return PushResult::dropped;
       case Overflow::drop_oldest: {
-        Envelope* oldest = normal_.take_front();
-        describe(*oldest, dropped);
-        dropped_.append(oldest);
+        // What may throw (growing the lane, copying the sender) comes before anything moves.
+        dropped_.make_room();
+        describe(*normal_.front(), dropped);
+        EnvelopePtr oldest = normal_.pop();
+        dropped_.push(oldest);
         has_dropped_.store(true, std::memory_order_relaxed);
-        normal_.append(env.release());
+        normal_.push(env);
         return PushResult::replaced;
       }
     }
   }
-  normal_.append(env.release());
-  ++normal_size_;
+  normal_.push(env);
   return std::exchange(scheduled_, true) ? PushResult::accepted : PushResult::armed;
 }
 
 PushResult Mailbox::push_urgent(EnvelopePtr& env) {
   std::lock_guard lock(mutex_);
   if (closed_) return PushResult::closed;
-  urgent_.append(env.release());
+  urgent_.push(env);
   return std::exchange(scheduled_, true) ? PushResult::accepted : PushResult::armed;
 }
 
 EnvelopePtr Mailbox::pop_locked(bool take_normal) {
-  if (Envelope* e = urgent_.take_front()) return EnvelopePtr(e);
+  if (EnvelopePtr e = urgent_.pop()) return e;
   if (take_normal) {
-    if (Envelope* e = normal_.take_front()) {
-      --normal_size_;
-      return EnvelopePtr(e);
-    }
+    if (EnvelopePtr e = normal_.pop()) return e;
   }
   scheduled_ = false;
   return nullptr;
@@ -92,7 +66,7 @@ EnvelopePtr Mailbox::pop_locked(bool take_normal) {
 
 std::vector<WaiterPtr> Mailbox::take_space_waiters_locked() {
   std::vector<WaiterPtr> out;
-  if (!space_waiters_.empty() && normal_size_ < capacity_) out.swap(space_waiters_);
+  if (!space_waiters_.empty() && normal_.size() < capacity_) out.swap(space_waiters_);
   return out;
 }
 
@@ -138,8 +112,8 @@ std::size_t Mailbox::take_dropped(std::vector<EnvelopePtr>& out) {
   if (!has_dropped_.load(std::memory_order_relaxed)) return 0;
   std::lock_guard lock(mutex_);
   std::size_t n = 0;
-  while (Envelope* e = dropped_.take_front()) {
-    out.emplace_back(e);
+  while (EnvelopePtr e = dropped_.pop()) {
+    out.push_back(std::move(e));
     ++n;
   }
   has_dropped_.store(false, std::memory_order_relaxed);
@@ -148,14 +122,14 @@ std::size_t Mailbox::take_dropped(std::vector<EnvelopePtr>& out) {
 
 bool Mailbox::try_idle() {
   std::lock_guard lock(mutex_);
-  if (urgent_.head != nullptr || normal_.head != nullptr) return false;
+  if (!urgent_.empty() || !normal_.empty()) return false;
   scheduled_ = false;
   return true;
 }
 
 bool Mailbox::wait_for_space(WaiterPtr waiter) {
   std::lock_guard lock(mutex_);
-  if (closed_ || normal_size_ < capacity_) return false;
+  if (closed_ || normal_.size() < capacity_) return false;
   space_waiters_.push_back(std::move(waiter));
   return true;
 }
@@ -166,10 +140,9 @@ std::vector<EnvelopePtr> Mailbox::close() {
   {
     std::lock_guard lock(mutex_);
     closed_ = true;
-    for (Lane* lane : {&urgent_, &normal_, &dropped_}) {
-      while (Envelope* e = lane->take_front()) left.emplace_back(e);
+    for (EnvelopeQueue* lane : {&urgent_, &normal_, &dropped_}) {
+      while (EnvelopePtr e = lane->pop()) left.push_back(std::move(e));
     }
-    normal_size_ = 0;
     has_dropped_.store(false, std::memory_order_relaxed);
     waiters.swap(space_waiters_);
   }
@@ -179,7 +152,7 @@ std::vector<EnvelopePtr> Mailbox::close() {
 
 std::size_t Mailbox::size() const {
   std::lock_guard lock(mutex_);
-  return normal_size_;
+  return normal_.size();
 }
 
 bool Mailbox::closed() const {

@@ -47,7 +47,13 @@ RouteResult Mesh::deliver(const AgentCellPtr& agent, EnvelopePtr& env) {
   work_.begin();
   if (chosen_for_timing(agent->first_timed(), env->id)) env->enqueued = Clock::now();
   Mailbox::Dropped dropped;
-  const PushResult pushed = agent->mailbox().push(env, &dropped);
+  PushResult pushed;
+  try {
+    pushed = agent->mailbox().push(env, &dropped);
+  } catch (...) {  // out of memory for the mailbox's ring: `env` is still the caller's
+    work_.finish();
+    throw;
+  }
   RouteResult r = Router::after_push(agent, pushed);
   if (r != RouteResult::delivered) {
     work_.finish();

@@ -49,10 +49,6 @@ struct Envelope {
   /// the receiver frees, and the general allocator would make both take one lock per message.
   static void* operator new(std::size_t size);
   static void operator delete(void* p, std::size_t size) noexcept;
-
- private:
-  friend class Mailbox;
-  Envelope* next_ = nullptr;  // intrusive link, owned by the Mailbox while queued
 };
 
 /// Bytes the envelope pool holds from the system (src/envelope_pool.cpp): slabs that still

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <serendip/envelope.hpp>
+#include <serendip/envelope_queue.hpp>
 #include <serendip/overflow.hpp>
 #include <serendip/push_result.hpp>
 #include <serendip/waiter.hpp>
@@ -91,24 +92,16 @@ class Mailbox {
   bool closed() const;
 
  private:
-  struct Lane {
-    Envelope* head = nullptr;
-    Envelope* tail = nullptr;
-    void append(Envelope* e) noexcept;
-    Envelope* take_front() noexcept;
-  };
-
   EnvelopePtr pop_locked(bool take_normal);
   std::vector<WaiterPtr> take_space_waiters_locked();
 
   const std::size_t capacity_;
   const Overflow overflow_;
   mutable std::mutex mutex_;
-  Lane urgent_;                           // guarded by mutex_
-  Lane normal_;                           // guarded by mutex_
-  Lane dropped_;                          // guarded by mutex_
+  EnvelopeQueue urgent_;                  // guarded by mutex_
+  EnvelopeQueue normal_;                  // guarded by mutex_
+  EnvelopeQueue dropped_;                 // guarded by mutex_
   std::atomic<bool> has_dropped_{false};  // set under mutex_; read without it by take_dropped
-  std::size_t normal_size_ = 0;           // guarded by mutex_
   bool scheduled_ = false;                // guarded by mutex_
   bool closed_ = false;                   // guarded by mutex_
   std::vector<WaiterPtr> space_waiters_;  // guarded by mutex_
