@@ -478,8 +478,11 @@ class Dispatcher {
     PyObject* target = invoked ? invoke_.ptr() : handler_.ptr();
     copy = nb::steal(PyContext_Copy(base_context_.ptr()));
     if (!copy.is_valid() || PyContext_Enter(copy.ptr()) < 0) throw nb::python_error();
-    PyObject* args[2] = {payload.ptr(), ctx};
-    nb::object result = nb::steal(PyObject_Vectorcall(target, args, 2, nullptr));
+    // A free slot before the arguments lets a bound method put `self` there instead of
+    // copying the arguments into a new array (PY_VECTORCALL_ARGUMENTS_OFFSET).
+    PyObject* args[3] = {nullptr, payload.ptr(), ctx};
+    nb::object result = nb::steal(
+        PyObject_Vectorcall(target, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr));
     if (!result.is_valid()) {
       error = take_exception();
     } else if (first != nullptr && PyCoro_CheckExact(result.ptr())) {

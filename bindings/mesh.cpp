@@ -23,15 +23,17 @@ namespace serendip::binding {
 
 namespace {
 
-EnvelopePtr make(std::string_view target, Payload payload, std::optional<std::string_view> sender,
+// A one-way envelope to `agent` carrying `obj`; fields are built in place (the payload, from
+// the prvalue to_payload returns), not assigned after a default construction.
+EnvelopePtr make(const AgentCellPtr& agent, nb::handle obj, std::optional<std::string_view> sender,
                  std::optional<std::string_view> topic = std::nullopt) {
-  auto env = make_envelope(Kind::tell, Name(target), std::move(payload));
-  if (sender) env->sender = *sender;
-  if (topic) {
-    env->kind = Kind::publish;
-    env->headers = std::make_unique<Headers>(Headers{{kTopicHeader, std::string(*topic)}});
-  }
-  return env;
+  return EnvelopePtr(new Envelope{
+      .kind = topic ? Kind::publish : Kind::tell,
+      .sender = Name(sender.value_or(std::string_view())),
+      .target = Name(agent->name()),
+      .headers = topic ? std::make_unique<Headers>(Headers{{kTopicHeader, std::string(*topic)}})
+                       : nullptr,
+      .payload = to_payload(agent, obj)});
 }
 
 Deadline deadline_for(std::optional<double> timeout) {
@@ -107,7 +109,7 @@ bool send(MeshHandle& h, nb::str target, nb::handle payload, std::optional<std::
   AgentCellPtr miss;
   const AgentCellPtr& agent = find_open(h, target, sender, miss);  // no Python code below
   Mesh& mesh = h.get();
-  EnvelopePtr env = make(agent->name(), to_payload(agent, payload), sender, topic);
+  EnvelopePtr env = make(agent, payload, sender, topic);
   const RouteResult r = mesh.tell(agent, env);
   if (r == RouteResult::delivered) return true;
   if (r == RouteResult::full && may_wait) return false;
@@ -154,7 +156,7 @@ RequestId request(MeshHandle& h, std::string_view target, nb::handle payload,
                   std::optional<std::string_view> sender, std::optional<double> timeout,
                   WaiterPtr waiter) {
   AgentCellPtr agent = find_open(h, target, sender);
-  EnvelopePtr env = make(target, to_payload(agent, payload), sender);
+  EnvelopePtr env = make(agent, payload, sender);
   Sent sent = h.get().request(agent, env, std::move(waiter), deadline_for(timeout));
   if (sent.result == RouteResult::full) return 0;
   if (sent.result != RouteResult::delivered) raise_refused(h, sent.result, target);
@@ -203,7 +205,7 @@ nb::tuple publish_nowait(MeshHandle& h, std::string_view topic, nb::handle paylo
   std::size_t reached = 0;
   nb::list waiting;
   for (const AgentCellPtr& agent : subscribers) {
-    EnvelopePtr env = make(agent->name(), to_payload(agent, payload), sender, topic);
+    EnvelopePtr env = make(agent, payload, sender, topic);
     const RouteResult r = mesh.tell(agent, env);
     if (r == RouteResult::delivered) {
       ++reached;
