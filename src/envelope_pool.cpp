@@ -9,10 +9,12 @@
 //
 // So envelopes live in slabs: 2 MiB regions aligned to their size (one transparent huge page
 // where the kernel allows it, so that a burst takes one page fault per 16,000 envelopes rather
-// than one per 32, and as few TLB entries), carved one batch at a time. Each thread keeps a
-// short free list; surplus goes back to the slabs one batch at a time, so the pool's lock is
-// taken once per `kBatch` envelopes at most. A slab whose every block is free again is
-// returned to the system, unless it is the last one.
+// than one per 32, and as few TLB entries), handed out a run of never-used blocks at a time.
+// Each thread keeps a short free list; surplus goes back one batch at a time, so the pool's
+// lock is taken once per `kBatch` envelopes at most. The pool keeps a few whole batches as
+// they came, for the steady traffic between a sending and a freeing thread; beyond those, each
+// block goes back to its slab, and a slab whose every block is free again is returned to the
+// system, unless it is the last one.
 //
 // Under AddressSanitizer the blocks go to the general allocator, which can then report a use
 // after free that recycling would hide.
@@ -27,6 +29,7 @@
 #include <mutex>
 #include <new>
 #include <utility>
+#include <vector>
 
 namespace serendip {
 
@@ -41,6 +44,7 @@ constexpr bool recycle = true;
 constexpr std::size_t kBlock = sizeof(Envelope);
 constexpr std::size_t kSlab = std::size_t{2} << 20;
 constexpr std::size_t kBatch = 64;  // blocks moved between a thread and the slabs at once
+constexpr std::size_t kKeptBatches = 64;  // whole batches kept as given (4,096 blocks)
 
 struct Block {
   Block* next;
@@ -84,6 +88,7 @@ struct Batch {
 class Slabs {
  public:
   Slabs() {
+    whole_.reserve(kKeptBatches);  // so that give() never allocates
     // A fork while another thread holds the lock would leave the child's copy locked forever.
     pthread_atfork([] { slabs().mutex_.lock(); }, [] { slabs().mutex_.unlock(); },
                    [] { slabs().mutex_.unlock(); });
@@ -98,6 +103,11 @@ class Slabs {
   // blocks if it has any, else a run of never-used ones.
   Batch take(std::size_t max) {
     std::lock_guard lock(mutex_);
+    if (max == kBatch && !whole_.empty()) {
+      Batch out = whole_.back();
+      whole_.pop_back();
+      return out;
+    }
     Slab* s = available_ != nullptr ? available_ : map();
     Batch out;
     while (out.count < max && s->free != nullptr) {
@@ -116,9 +126,15 @@ class Slabs {
     return out;
   }
 
-  // Gives `head`'s list back, each block to its slab.
-  void give(Block* head) noexcept {
+  // Gives back the list of `count` blocks at `head`: a whole batch as it is while few are
+  // kept (a thread that frees what another allocates passes them on at the cost of a lock),
+  // else each block to its slab, which goes back to the system once all of it is free.
+  void give(Block* head, std::size_t count) noexcept {
     std::lock_guard lock(mutex_);
+    if (count == kBatch && whole_.size() < kKeptBatches) {
+      whole_.push_back({head, count});
+      return;
+    }
     while (head != nullptr) {
       Block* b = head;
       head = head->next;
@@ -178,6 +194,7 @@ class Slabs {
   }
 
   std::mutex mutex_;
+  std::vector<Batch> whole_;   // guarded by mutex_: whole batches of freed blocks, as given
   Slab* available_ = nullptr;  // guarded by mutex_: slabs with free or uncarved blocks
   std::size_t mapped_ = 0;     // guarded by mutex_
 };
@@ -208,8 +225,9 @@ struct ThreadExit {
       auto* b = reinterpret_cast<Block*>(local.fresh);
       b->next = local.head;
       local.head = b;
+      ++local.count;
     }
-    Slabs::slabs().give(local.head);
+    Slabs::slabs().give(local.head, local.count);
     local.head = nullptr;
     local.count = 0;
   }
@@ -255,7 +273,7 @@ void give_block(void* p) noexcept {
   Block* b = static_cast<Block*>(p);
   if (local.exited) {
     b->next = nullptr;
-    return Slabs::slabs().give(b);
+    return Slabs::slabs().give(b, 1);
   }
   b->next = local.head;
   local.head = b;
@@ -267,7 +285,7 @@ void give_block(void* p) noexcept {
   local.head = last->next;
   last->next = nullptr;
   local.count -= kBatch;
-  Slabs::slabs().give(first);
+  Slabs::slabs().give(first, kBatch);
 }
 
 }  // namespace
