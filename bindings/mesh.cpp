@@ -124,18 +124,56 @@ void send_nowait(MeshHandle& h, nb::str target, nb::handle payload,
 // Mesh.tell_nowait(target, payload): the one-way send every Python tell ends in, defined as a
 // plain CPython method (METH_FASTCALL) rather than through nanobind, whose overload dispatch
 // and argument casters cost a quarter of a send. Errors become Python errors here.
-PyObject* tell_nowait(PyObject* self, PyObject* const* args, Py_ssize_t nargs) noexcept {
-  if (nargs != 2) {
-    PyErr_Format(PyExc_TypeError, "tell_nowait() takes 2 arguments (%zd given)", nargs);
-    return nullptr;
+// Puts the arguments of tell_nowait(target, payload), given by position or by name, in
+// `out`; false with TypeError set when they do not fit.
+bool tell_arguments(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                    PyObject* out[2]) noexcept {
+  static constexpr const char* names[2] = {"target", "payload"};
+  const Py_ssize_t positional = PyVectorcall_NARGS(nargs);
+  const Py_ssize_t named = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+  if (positional > 2) {
+    PyErr_Format(PyExc_TypeError, "tell_nowait() takes 2 arguments (%zd given)", positional);
+    return false;
   }
-  if (!PyUnicode_Check(args[0])) {
+  out[0] = out[1] = nullptr;
+  for (Py_ssize_t i = 0; i < positional; ++i) out[i] = args[i];
+  for (Py_ssize_t k = 0; k < named; ++k) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+    int slot = -1;
+    for (int i = 0; i < 2; ++i) {
+      if (PyUnicode_CompareWithASCIIString(key, names[i]) == 0) slot = i;
+    }
+    if (slot < 0 || out[slot] != nullptr) {
+      PyErr_Format(PyExc_TypeError, slot < 0 ? "tell_nowait() got an unexpected argument '%U'"
+                                             : "tell_nowait() got multiple values for '%U'",
+                   key);
+      return false;
+    }
+    out[slot] = args[positional + k];
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (out[i] == nullptr) {
+      PyErr_Format(PyExc_TypeError, "tell_nowait() missing argument '%s'", names[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
+// Mesh.tell_nowait(target, payload): the one-way send every Python tell ends in, defined as a
+// plain CPython method (vectorcall) rather than through nanobind, whose overload dispatch and
+// argument casters cost a fifth of a send. Errors become Python errors here.
+PyObject* tell_nowait(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                      PyObject* kwnames) noexcept {
+  PyObject* arg[2];
+  if (!tell_arguments(args, nargs, kwnames, arg)) return nullptr;
+  if (!PyUnicode_Check(arg[0])) {
     PyErr_Format(PyExc_TypeError, "the target must be a str, not %.200s",
-                 Py_TYPE(args[0])->tp_name);
+                 Py_TYPE(arg[0])->tp_name);
     return nullptr;
   }
   try {
-    send(*nb::inst_ptr<MeshHandle>(self), nb::borrow<nb::str>(args[0]), args[1], std::nullopt,
+    send(*nb::inst_ptr<MeshHandle>(self), nb::borrow<nb::str>(arg[0]), arg[1], std::nullopt,
          std::nullopt, false);
   } catch (...) {
     set_python_error(std::current_exception());
@@ -146,8 +184,8 @@ PyObject* tell_nowait(PyObject* self, PyObject* const* args, Py_ssize_t nargs) n
 
 PyMethodDef tell_nowait_def{
     "tell_nowait", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&tell_nowait)),
-    METH_FASTCALL,
-    "tell_nowait($self, target, payload, /)\n--\n\n"
+    METH_FASTCALL | METH_KEYWORDS,
+    "tell_nowait($self, target, payload)\n--\n\n"
     "Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.\n\n"
     "Raises AgentNotFound, MailboxFull or MeshClosed."};
 

@@ -91,7 +91,7 @@ class Mesh:
 
     def __init__(self, name: str, worker_threads: int = 0, dead_letter_capacity: int = 1000) -> None: ...
 
-    def tell_nowait(self, target: str, payload: object | None, /) -> None:
+    def tell_nowait(self, target: str, payload: object | None) -> None:
         """
         Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.
 

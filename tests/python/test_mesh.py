@@ -819,19 +819,27 @@ def test_agents_lists_the_registered_names(mesh: LocalMesh) -> None:
     assert sorted(mesh.agents) == ["a", "b", "c"]
 
 
-def test_a_send_to_a_target_that_is_not_a_str_raises_type_error_and_delivers_nothing(
+def test_send_to_nowait_takes_its_arguments_by_position_or_name_and_refuses_wrong_ones(
     mesh: LocalMesh,
 ) -> None:
     agent = mesh.add_agent(Counter("a"))
     with pytest.raises(TypeError, match="must be a str, not int"):
         mesh.send_to_nowait(1, "x")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="takes 2 arguments"):
+    with pytest.raises(TypeError, match="missing argument 'payload'"):
         mesh.send_to_nowait("a")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="takes 2 arguments"):
+        mesh.send_to_nowait("a", "x", "y")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="multiple values for 'target'"):
+        mesh.send_to_nowait("a", target="a")  # type: ignore[misc]
+    with pytest.raises(TypeError, match="unexpected argument 'topic'"):
+        mesh.send_to_nowait("a", "x", topic="t")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         mesh.send_to_sync(b"a", "x")  # type: ignore[arg-type]
-    mesh.send_to_nowait("a", "ok")
+    mesh.send_to_nowait("a", "by position")
+    mesh.send_to_nowait(target="a", payload="by name")
+    mesh.send_to_nowait("a", payload=None)
     mesh.wait_idle_sync(timeout=SAFETY)
-    assert agent.received == ["ok"]
+    assert agent.received == ["by position", "by name", None]
 
 
 def test_a_removed_agent_is_no_longer_found(mesh: LocalMesh) -> None:
