@@ -45,8 +45,9 @@ struct Envelope {
   std::unique_ptr<Headers> headers;
   Payload payload;
 
-  /// Envelope memory is recycled per thread (src/envelope_pool.cpp): the sender allocates,
-  /// the receiver frees, and the general allocator would make both take one lock per message.
+  /// Envelopes live in slabs recycled per thread (src/envelope_pool.cpp): the sender
+  /// allocates, the receiver frees, and the general allocator would make both take one lock
+  /// per message, and split and coalesce a block per message in a burst.
   static void* operator new(std::size_t size);
   static void operator delete(void* p, std::size_t size) noexcept;
 };
