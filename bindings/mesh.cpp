@@ -121,9 +121,6 @@ void send_nowait(MeshHandle& h, nb::str target, nb::handle payload,
   send(h, target, payload, sender, topic, false);
 }
 
-// Mesh.tell_nowait(target, payload): the one-way send every Python tell ends in, defined as a
-// plain CPython method (METH_FASTCALL) rather than through nanobind, whose overload dispatch
-// and argument casters cost a quarter of a send. Errors become Python errors here.
 // Puts the arguments of tell_nowait(target, payload), given by position or by name, in
 // `out`; false with TypeError set when they do not fit.
 bool tell_arguments(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
@@ -162,7 +159,8 @@ bool tell_arguments(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
 
 // Mesh.tell_nowait(target, payload): the one-way send every Python tell ends in, defined as a
 // plain CPython method (vectorcall) rather than through nanobind, whose overload dispatch and
-// argument casters cost a fifth of a send. Errors become Python errors here.
+// argument casters cost about 400 instructions per message (callgrind, tell_sync: 3,206
+// through nanobind, 2,807 here). Errors become Python errors here.
 PyObject* tell_nowait(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                       PyObject* kwnames) noexcept {
   PyObject* arg[2];

@@ -41,7 +41,9 @@ constexpr bool recycle = false;
 constexpr bool recycle = true;
 #endif
 
-constexpr std::size_t kBlock = sizeof(Envelope);
+// Whole cache lines, so that an envelope spans no more of them than it must (the Dispatcher
+// fetches them ahead by line).
+constexpr std::size_t kBlock = (sizeof(Envelope) + 63) / 64 * 64;
 constexpr std::size_t kSlab = std::size_t{2} << 20;
 constexpr std::size_t kBatch = 64;  // blocks moved between a thread and the slabs at once
 constexpr std::size_t kKeptBatches = 64;  // whole batches kept as given (4,096 blocks)

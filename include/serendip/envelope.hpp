@@ -34,15 +34,15 @@ struct Envelope {
   /// For `request`: the entry in the RequestTable to resolve. For `reply`/`error`: the request
   /// this answers.
   RequestId request_id = 0;
-  Name sender;  ///< empty when sent from outside any agent
-  Name target;
+  Name sender{};  ///< empty when sent from outside any agent
+  Name target{};
   Deadline deadline = Deadline::max();
   /// When the mesh queued it, if it was chosen for timing (see handling_meter.hpp); else zero.
   Clock::time_point enqueued{};
   /// Null unless the message carries any (published ones carry their topic): one pointer in
   /// every envelope instead of an empty vector's three, since each queued message is memory
   /// first touched.
-  std::unique_ptr<Headers> headers;
+  std::unique_ptr<Headers> headers{};
   Payload payload;
 
   /// Envelopes live in slabs recycled per thread (src/envelope_pool.cpp): the sender
@@ -60,11 +60,8 @@ std::size_t envelope_memory();
 /// Allocates an envelope (one allocation; small payloads live inside it).
 /// @relates Envelope
 inline EnvelopePtr make_envelope(Kind kind, Name target, Payload payload) {
-  auto env = std::make_unique<Envelope>();
-  env->kind = kind;
-  env->target = std::move(target);
-  env->payload = std::move(payload);
-  return env;
+  return EnvelopePtr(
+      new Envelope{.kind = kind, .target = std::move(target), .payload = std::move(payload)});
 }
 
 }  // namespace serendip
