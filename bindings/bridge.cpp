@@ -128,6 +128,17 @@ void bind_bridge(nb::module_& m) {
                            "The native side of one event loop: a ready queue and an eventfd.")
       .def(nb::init<>())
       .def_prop_ro("fd", [](BridgeHandle& h) { return h.bridge->fd(); })
+      .def(
+          "wait_for_items",
+          [](BridgeHandle& h, double seconds) {
+            const auto at_most = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::duration<double>(seconds));
+            nb::gil_scoped_release release;
+            return h.bridge->wait_for_items(at_most);
+          },
+          nb::arg("seconds"),
+          "Polls for work for up to `seconds` (and a few dozen microseconds at most) with the "
+          "GIL released; True once any is queued. The loop calls it before it sleeps.")
       .def("drain", &drain, nb::arg("rearm") = true,
            nb::sig("def drain(self, rearm: bool = True) -> list[tuple[typing.Any, ...]]"),
            "Takes every queued item. With `rearm` False, posts wake no one until the next "

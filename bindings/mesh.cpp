@@ -9,6 +9,8 @@
 #include <serendip/errors.hpp>
 #include <serendip/loop_bridge.hpp>
 #include <serendip/mesh.hpp>
+#include <serendip/spin_wait.hpp>
+#include <serendip/waiter.hpp>
 
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
@@ -199,6 +201,41 @@ RequestId request(MeshHandle& h, std::string_view target, nb::handle payload,
   return sent.request;
 }
 
+// request() for a thread that then blocks on `waiter` (query_sync): the GIL is released from
+// the push until the answer or `wait` seconds, so the target's loop never waits for this
+// thread to let go of it. Once answered, waits a moment more (spin_wait.hpp) for the target's
+// loop to finish its turn and release the GIL, rather than sleep on the GIL while it does.
+RequestId request_blocking(MeshHandle& h, std::string_view target, nb::handle payload,
+                           std::optional<double> timeout, std::shared_ptr<BlockingWaiter> waiter,
+                           double wait) {
+  AgentCellPtr agent = find_open(h, target, std::nullopt);
+  EnvelopePtr env = make(agent, payload, std::nullopt);
+  Mesh& mesh = h.get();
+  const Deadline deadline = deadline_for(timeout);
+  const Deadline wait_until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                 std::chrono::duration<double>(wait));
+  Sent sent;
+  {
+    // Rule 6 (a binding that blocks releases the GIL first), released early: nothing here
+    // touches a Python object. The payload's reference moves into the mailbox untouched; an
+    // envelope left here is destroyed after the GIL is back.
+    nb::gil_scoped_release release;
+    sent = mesh.request(agent, env, waiter, deadline);
+    if (sent.result == RouteResult::delivered && waiter->wait_until(wait_until)) {
+      const Home& home = agent->home();
+      spin_until([&home] { return home.between_turns(); });
+    }
+  }
+  if (sent.result == RouteResult::full) return 0;
+  if (sent.result != RouteResult::delivered) raise_refused(h, sent.result, target);
+  // Ctrl-C during the wait: the caller never learns the id, so the request is cancelled here.
+  if (PyErr_CheckSignals() != 0) {
+    mesh.cancel(sent.request);
+    throw nb::python_error();
+  }
+  return sent.request;
+}
+
 nb::dict summary(const LatencyHistogram::Summary& h) {
   nb::dict d;
   d["count"] = h.count;
@@ -364,6 +401,12 @@ void bind_mesh(nb::module_& m) {
            "Sends a request: its id, or 0 when the mailbox is full (nothing opened; wait for "
            "space and retry). Raises AgentNotFound, MailboxFull (overflow='reject') or "
            "MeshClosed.")
+      .def("request_blocking", &request_blocking, nb::arg("target"), nb::arg("payload").none(),
+           nb::arg("timeout").none(), nb::arg("waiter"), nb::arg("wait"),
+           "request() for a caller that blocks next: releases the GIL from the push on and "
+           "waits up to `wait` seconds for the answer (check waiter.done()). Its id, or 0 when "
+           "the mailbox is full. Raises as request() does, and KeyboardInterrupt (the request "
+           "cancelled) when a signal handler raises it meanwhile.")
       .def("cancel", [](MeshHandle& h, RequestId id) { return h.get().cancel(id); },
            nb::arg("request_id"))
       .def("wait_idle",

@@ -2,10 +2,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/agent_cell.hpp>
 #include <serendip/loop_bridge.hpp>
+#include <serendip/spin_wait.hpp>
 
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <system_error>
@@ -46,6 +48,7 @@ void LoopBridge::post(BridgeItem&& item) {
     std::lock_guard lock(mutex_);
     if (closed_) return;  // the item (and its payload) is dropped here, by the poster
     items_.push_back(std::move(item));
+    queued_.store(true, std::memory_order_release);
     if (std::exchange(armed_, true)) return;  // a wake is already on its way
     if (owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
       local = local_wake_;
@@ -96,6 +99,7 @@ std::vector<BridgeItem> LoopBridge::drain(bool rearm) {
   std::vector<BridgeItem> out;
   std::lock_guard lock(mutex_);
   out.swap(items_);
+  queued_.store(false, std::memory_order_relaxed);
   armed_ = !rearm;
   return out;
 }
@@ -106,11 +110,24 @@ void LoopBridge::set_local_wake(LocalWake wake, void* context) {
   local_context_ = context;
 }
 
+bool LoopBridge::wait_for_items(std::chrono::nanoseconds at_most) {
+  phase_.store(Phase::polling, std::memory_order_release);
+  const bool queued = spin_until([this] { return queued_.load(std::memory_order_acquire); },
+                                 std::min<std::chrono::nanoseconds>(at_most, kSpinBudget));
+  phase_.store(Phase::turn, std::memory_order_release);
+  return queued;
+}
+
+bool LoopBridge::between_turns() const noexcept {
+  return phase_.load(std::memory_order_acquire) != Phase::turn;
+}
+
 std::vector<BridgeItem> LoopBridge::close() {
   std::vector<BridgeItem> out;
   std::lock_guard lock(mutex_);
   closed_ = true;
   out.swap(items_);
+  queued_.store(false, std::memory_order_relaxed);
   return out;
 }
 

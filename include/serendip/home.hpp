@@ -24,6 +24,12 @@ class Home {
   /// True when its agents run on a foreign runtime's thread (a LoopBridge's asyncio loop),
   /// so their messages may carry that runtime's objects; false for native threads.
   virtual bool foreign() const noexcept { return false; }
+
+  /// False while the executor's thread is in a turn of work, which may hold a lock a blocking
+  /// caller it just answered takes next (a loop thread holds the GIL); true while it polls
+  /// for more work, or when it cannot tell. Such a caller polls this for a moment before
+  /// taking that lock: taking it from a thread in its turn means sleeping until it lets go.
+  virtual bool between_turns() const noexcept { return true; }
 };
 
 }  // namespace serendip

@@ -8,6 +8,7 @@
 #include <serendip/waiter.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <thread>
@@ -73,6 +74,14 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
 
   bool closed() const;
 
+  /// Polls for work for up to `at_most` (and at most kSpinBudget, spin_wait.hpp) before the
+  /// loop sleeps in its selector: true once anything is queued. The caller has released
+  /// whatever its loop's callers need (the binding releases the GIL), so from the first call
+  /// `between_turns` tells the truth about this loop. Loop thread only.
+  bool wait_for_items(std::chrono::nanoseconds at_most);
+
+  bool between_turns() const noexcept override;
+
   /// Wakes the loop from its own thread without the fd; false means "use the fd".
   using LocalWake = bool (*)(void* context);
   /// Installs (or, with nullptr, removes) the local wake. `context` must stay valid until it
@@ -91,6 +100,9 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
   LocalWake local_wake_ = nullptr;  // guarded by mutex_
   void* local_context_ = nullptr;   // guarded by mutex_
   std::atomic<std::thread::id> owner_{};  // the thread that drains: the loop's
+  std::atomic<bool> queued_{false};  // items_ is not empty; read without the lock while polling
+  enum class Phase : std::uint8_t { unknown, turn, polling };
+  std::atomic<Phase> phase_{Phase::unknown};  // unknown until the loop first polls
 };
 
 }  // namespace serendip

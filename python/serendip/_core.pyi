@@ -33,6 +33,11 @@ class LoopBridge:
     @property
     def fd(self) -> int: ...
 
+    def wait_for_items(self, seconds: float) -> bool:
+        """
+        Polls for work for up to `seconds` (and a few dozen microseconds at most) with the GIL released; True once any is queued. The loop calls it before it sleeps.
+        """
+
     def drain(self, rearm: bool = True) -> list[tuple[Any, ...]]:
         """
         Takes every queued item. With `rearm` False, posts wake no one until the next drain, which must follow. Loop thread only.
@@ -128,6 +133,11 @@ class Mesh:
     def request(self, target: str, payload: object, sender: str | None, timeout: float | None, waiter: Waiter) -> int:
         """
         Sends a request: its id, or 0 when the mailbox is full (nothing opened; wait for space and retry). Raises AgentNotFound, MailboxFull (overflow='reject') or MeshClosed.
+        """
+
+    def request_blocking(self, target: str, payload: object | None, timeout: float | None, waiter: BlockingWaiter, wait: float) -> int:
+        """
+        request() for a caller that blocks next: releases the GIL from the push on and waits up to `wait` seconds for the answer (check waiter.done()). Its id, or 0 when the mailbox is full. Raises as request() does, and KeyboardInterrupt (the request cancelled) when a signal handler raises it meanwhile.
         """
 
     def cancel(self, request_id: int) -> bool: ...

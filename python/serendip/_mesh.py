@@ -382,14 +382,18 @@ class LocalMesh:
         waiter = _core.BlockingWaiter()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            request_id = self._core.request(target, payload, None, _remaining(deadline), waiter)
+            # Waits its first slice for the answer inside the call, the GIL released throughout.
+            request_id = self._core.request_blocking(
+                target, payload, _remaining(deadline), waiter, _SLICE
+            )
             if request_id:
                 break
             space = _core.BlockingWaiter()  # the mailbox is full
             if self._core.wait_space(target, space) and not _block(space, deadline):
                 raise QueryTimeout(f"agent {target!r}'s mailbox stayed full until the deadline")
         try:
-            _block(waiter, None)  # the native deadline ends the wait
+            if not waiter.done():
+                _block(waiter, None)  # the native deadline ends the wait
         except BaseException:
             self._core.cancel(request_id)
             raise

@@ -8,6 +8,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -184,6 +186,46 @@ TEST_F(LoopBridgeTest, a_local_wake_that_declines_or_is_removed_leaves_the_fd_to
   EXPECT_EQ(wake.calls, 1);
   EXPECT_TRUE(readable(*uut));
   EXPECT_EQ(uut->drain().size(), 1u);
+}
+
+TEST_F(LoopBridgeTest, wait_for_items_finds_what_another_thread_posts_while_it_polls) {
+  std::atomic<bool> polling{false};
+  std::thread poster([&] {
+    while (!polling.load()) std::this_thread::yield();
+    uut->schedule(agent);
+  });
+  bool found = false;
+  // The poster may post before the first poll, during one, or after one ran out: each poll is
+  // short, so poll until the item is seen; an item is never missed once queued.
+  while (!found) {
+    polling.store(true);
+    found = uut->wait_for_items(std::chrono::seconds(1));
+  }
+  poster.join();
+  EXPECT_TRUE(found);
+  ASSERT_EQ(uut->drain().size(), 1u);
+  EXPECT_FALSE(uut->wait_for_items(std::chrono::microseconds(1)));  // drained: nothing queued
+}
+
+TEST_F(LoopBridgeTest, between_turns_is_false_only_from_the_end_of_a_poll_to_the_next) {
+  EXPECT_TRUE(uut->between_turns());  // a loop that never polled: callers cannot wait for it
+  uut->schedule(agent);
+  EXPECT_TRUE(uut->wait_for_items(std::chrono::seconds(1)));
+  EXPECT_FALSE(uut->between_turns());  // the loop is in its turn, holding what it holds
+  uut->drain();
+  std::atomic<bool> seen_between{false};
+  std::atomic<bool> stop{false};
+  std::thread watcher([&] {
+    while (!stop.load()) {
+      if (uut->between_turns()) seen_between.store(true);
+    }
+  });
+  // Polls that find nothing until the watcher has seen one of them from its own thread.
+  while (!seen_between.load()) uut->wait_for_items(std::chrono::milliseconds(1));
+  stop.store(true);
+  watcher.join();
+  EXPECT_TRUE(seen_between.load());
+  EXPECT_FALSE(uut->between_turns());
 }
 
 }  // namespace

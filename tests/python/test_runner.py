@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import socket
 import threading
 from typing import Any
 
@@ -746,3 +747,56 @@ def test_a_wrapped_async_handler_may_return_any_awaitable_or_a_plain_value(
         assert await m.query("via-task", 3) == "task 3"  # the agent goes on
 
     twin.run(scenario)
+
+
+def test_the_background_loop_still_hears_timers_and_sockets_while_it_polls_for_work(
+    mesh: serendip.LocalMesh,
+) -> None:
+    # Its selector polls the loop bridge for a moment before sleeping in epoll: a timer and a
+    # socket that become ready meanwhile must still wake it.
+    ours, theirs = socket.socketpair()
+
+    class Reader(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            loop = asyncio.get_running_loop()
+            fired: asyncio.Future[str] = loop.create_future()
+            loop.call_later(0.005, fired.set_result, "timer")
+            data = await loop.sock_recv(ours, 16)
+            return await fired, data
+
+    with ours, theirs:
+        ours.setblocking(False)
+        mesh.add_agent(Reader("reader"))
+        writer = threading.Timer(0.02, theirs.send, [b"ping"])
+        writer.start()
+        try:
+            assert mesh.query_sync("reader", None, timeout=SAFETY) == ("timer", b"ping")
+        finally:
+            writer.join()
+
+
+def test_blocking_callers_on_several_threads_each_get_their_own_answers(
+    mesh: serendip.LocalMesh,
+) -> None:
+    # query_sync releases the GIL from its push to the answer and then waits for the loop to
+    # finish its turn: interleaved callers must still pair every answer with its question.
+    class Double(Agent):
+        def on_message(self, message: int, ctx: Context) -> int:
+            return 2 * message
+
+    mesh.add_agent(Double("double"))
+    errors: list[str] = []
+
+    def caller(base: int) -> None:
+        for i in range(base, base + 2000):
+            answer = mesh.query_sync("double", i)
+            if answer != 2 * i:
+                errors.append(f"{i} answered {answer}")
+
+    threads = [threading.Thread(target=caller, args=(k * 10_000,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert mesh.metrics()["agents"]["double"]["handled"] == 6000
