@@ -50,6 +50,9 @@ void LoopBridge::post(BridgeItem&& item) {
     items_.push_back(std::move(item));
     queued_.store(true, std::memory_order_release);
     if (std::exchange(armed_, true)) return;  // a wake is already on its way
+    // The loop is polling (wait_for_items) and sees the item without the fd: that poll ends
+    // under this lock, so it cannot end without seeing what was posted while it ran.
+    if (phase_.load(std::memory_order_relaxed) == Phase::polling) return;
     if (owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
       local = local_wake_;
       context = local_context_;
@@ -112,10 +115,11 @@ void LoopBridge::set_local_wake(LocalWake wake, void* context) {
 
 bool LoopBridge::wait_for_items(std::chrono::nanoseconds at_most) {
   phase_.store(Phase::polling, std::memory_order_release);
-  const bool queued = spin_until([this] { return queued_.load(std::memory_order_acquire); },
-                                 std::min<std::chrono::nanoseconds>(at_most, kSpinBudget));
+  spin_until([this] { return queued_.load(std::memory_order_acquire); },
+             std::min<std::chrono::nanoseconds>(at_most, kSpinBudget));
+  std::lock_guard lock(mutex_);  // see post: a post that skipped the fd is seen here
   phase_.store(Phase::turn, std::memory_order_release);
-  return queued;
+  return !items_.empty();
 }
 
 bool LoopBridge::between_turns() const noexcept {

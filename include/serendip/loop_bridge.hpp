@@ -35,7 +35,8 @@ struct BridgeItem {
 /// schedules the drain directly, saving the write, the poll and the read.
 ///
 /// Members: `items_`, `armed_`, `closed_` are guarded by `mutex_`; `fd_` is written once at
-/// construction and closed by the destructor only.
+/// construction and closed by the destructor only; `phase_` is written by the loop thread,
+/// its end of a poll under `mutex_`.
 class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBridge> {
  public:
   /// Creates the eventfd. Throws std::system_error when the OS refuses.
@@ -75,9 +76,11 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
   bool closed() const;
 
   /// Polls for work for up to `at_most` (and at most kSpinBudget, spin_wait.hpp) before the
-  /// loop sleeps in its selector: true once anything is queued. The caller has released
-  /// whatever its loop's callers need (the binding releases the GIL), so from the first call
-  /// `between_turns` tells the truth about this loop. Loop thread only.
+  /// loop sleeps in its selector: true once anything is queued, and then the loop must drain
+  /// whether or not the fd is readable (posts made while it polls skip the fd: a write and a
+  /// read saved per hand-over). The caller has released whatever its loop's callers need
+  /// (the binding releases the GIL), so from the first call `between_turns` tells the truth
+  /// about this loop. Loop thread only.
   bool wait_for_items(std::chrono::nanoseconds at_most);
 
   bool between_turns() const noexcept override;

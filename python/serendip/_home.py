@@ -34,18 +34,39 @@ class _PollingSelector(selectors.DefaultSelector):
     def __init__(self) -> None:
         super().__init__()
         self.bridge: _core.LoopBridge | None = None  # set once the loop's bridge exists
+        self._kernel_skipped = 0  # selects in a row answered by the poll alone
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         bridge = self.bridge
-        if bridge is not None and (timeout is None or timeout > 0):
-            if bridge.wait_for_items(_POLL_CAP if timeout is None else timeout):
-                timeout = 0
+        if bridge is None or (timeout is not None and timeout <= 0):
+            return self._from_kernel(timeout)
+        if not bridge.wait_for_items(_POLL_CAP if timeout is None else timeout):
+            return self._from_kernel(timeout)
+        # Work came while polling. What was posted meanwhile did not write the fd, so the
+        # bridge's reader is reported here whether or not the fd is readable. Asking the
+        # kernel about the other fds costs a system call, half of a quick hand-over's loop
+        # side: it is left to every _KERNEL_EVERY-th such select (and to every other select).
+        key = self.get_map().get(bridge.fd)
+        if key is not None and self._kernel_skipped < _KERNEL_EVERY - 1:
+            self._kernel_skipped += 1
+            return [(key, selectors.EVENT_READ)]
+        ready = self._from_kernel(0)
+        if key is not None and all(k is not key for k, _ in ready):
+            ready.append((key, selectors.EVENT_READ))
+        return ready
+
+    def _from_kernel(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        self._kernel_skipped = 0
         return super().select(timeout)
 
 
 # Bounds wait_for_items when the loop would sleep with no deadline (the core's own, shorter
 # budget decides in practice).
 _POLL_CAP = 1.0
+
+# While bridge work keeps coming, the other fds (sockets, pipes) are asked about at least
+# every this many turns of the loop.
+_KERNEL_EVERY = 8
 
 
 class BackgroundLoop:

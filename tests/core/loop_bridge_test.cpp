@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/agent_cell.hpp>
 #include <serendip/loop_bridge.hpp>
+#include <serendip/spin_wait.hpp>
 
 #include <gtest/gtest.h>
 
@@ -226,6 +227,31 @@ TEST_F(LoopBridgeTest, between_turns_is_false_only_from_the_end_of_a_poll_to_the
   watcher.join();
   EXPECT_TRUE(seen_between.load());
   EXPECT_FALSE(uut->between_turns());
+}
+
+TEST_F(LoopBridgeTest, a_post_during_a_poll_leaves_the_fd_alone_and_is_never_lost) {
+  if (!spinning_pays()) GTEST_SKIP() << "one usable CPU: polls do not spin";
+  uut->wait_for_items(std::chrono::nanoseconds::zero());  // the loop has polled once
+  int unannounced = 0;
+  for (int round = 0; round < 50; ++round) {
+    std::atomic<bool> posted{false};
+    std::thread poster([&] {
+      while (!uut->between_turns()) std::this_thread::yield();  // until a poll is under way
+      uut->schedule(agent);
+      posted.store(true);
+    });
+    bool found = false;
+    while (!found && !posted.load()) found = uut->wait_for_items(std::chrono::milliseconds(1));
+    poster.join();
+    if (found) {
+      if (!readable(*uut)) ++unannounced;  // seen by the poll alone: no write, no read
+    } else {
+      EXPECT_TRUE(readable(*uut)) << "posted between polls: the fd must wake the loop";
+    }
+    EXPECT_EQ(uut->drain().size(), 1u) << "round " << round;
+    EXPECT_FALSE(readable(*uut));
+  }
+  EXPECT_GT(unannounced, 0);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@ import contextvars
 import functools
 import inspect
 import socket
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -800,3 +802,45 @@ def test_blocking_callers_on_several_threads_each_get_their_own_answers(
         t.join()
     assert errors == []
     assert mesh.metrics()["agents"]["double"]["handled"] == 6000
+
+
+def test_the_background_loop_serves_sockets_while_blocking_callers_keep_it_busy(
+    mesh: serendip.LocalMesh,
+) -> None:
+    # While work keeps arriving through the bridge, the selector answers from its poll and
+    # asks the kernel only every few turns: a socket must still be heard. The bytes come from
+    # a child process, so no thread of ours needs the GIL (and pauses the callers) to send them.
+    ours, theirs = socket.socketpair()
+
+    class Reader(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            return await asyncio.get_running_loop().sock_recv(ours, 16)
+
+    class Echo(Agent):
+        def on_message(self, message: int, ctx: Context) -> int:
+            return message
+
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def keep_busy() -> None:
+        while not stop.is_set():
+            answers.append(mesh.query_sync("echo", len(answers)))
+
+    with ours, theirs:
+        ours.setblocking(False)
+        mesh.add_agent(Reader("reader"))
+        mesh.add_agent(Echo("echo"))
+        busy = threading.Thread(target=keep_busy)
+        busy.start()
+        fd = theirs.fileno()
+        send_later = "import os, sys, time; time.sleep(0.05); os.write(int(sys.argv[1]), b'ping')"
+        writer = subprocess.Popen([sys.executable, "-c", send_later, str(fd)], pass_fds=[fd])
+        try:
+            assert mesh.query_sync("reader", None, timeout=SAFETY) == b"ping"
+        finally:
+            writer.wait(SAFETY)
+            stop.set()
+            busy.join()
+    assert answers == list(range(len(answers)))
+    assert answers  # the loop was kept busy meanwhile
