@@ -83,7 +83,10 @@ class LoopBridge:
     def new_wait(self) -> tuple[asyncio.Future[OutcomeTuple], _core.Waiter, int]:
         """A future on this loop and the native waiter that resolves it."""
         token = next(self._tokens)
-        future: asyncio.Future[OutcomeTuple] = self.loop.create_future()
+        loop = self._loop()
+        if loop is None:
+            raise RuntimeError("the loop of this bridge no longer exists")
+        future: asyncio.Future[OutcomeTuple] = loop.create_future()
         self._waits[token] = future
         return future, self.core.waiter(token), token
 
