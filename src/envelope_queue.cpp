@@ -29,7 +29,8 @@ EnvelopePtr EnvelopeQueue::pop() noexcept {
 
 void EnvelopeQueue::grow() {
   const std::size_t capacity = capacity_ == 0 ? kFirst : 2 * capacity_;
-  auto slots = std::make_unique<Envelope*[]>(capacity);
+  // Not value-initialised: a slot is read only after a push wrote it.
+  auto slots = std::make_unique_for_overwrite<Envelope*[]>(capacity);
   for (std::size_t i = 0; i < size_; ++i) slots[i] = slots_[(head_ + i) & (capacity_ - 1)];
   delete[] slots_;
   slots_ = slots.release();
