@@ -13,6 +13,11 @@ target out of reach can be shown to be so rather than quietly lowered:
 - ``two_wakeups``: a round trip between two Python threads over two ``queue.SimpleQueue``s (a
   C queue that releases the GIL): the sleeping side is woken once per hop, as a blocking
   caller and a loop thread are in ``query_sync``.
+- ``many_agents``: one message to each of 100,000 agents with no mesh: find the agent by
+  name in a dict, append to its own ``collections.deque`` (the least a mailbox per agent
+  costs), then pop each and call its handler (``self.count += 1``): nanoseconds per agent.
+  100,000 distinct agents are out of the caches, which is what makes it dearer than
+  ``tell_sync``'s per-message floor.
 - ``first_touch``: microseconds to fault in one 4 KiB page of fresh memory. Each repetition is
   a fresh process, so every byte a scenario keeps per queued message is first touched; the
   ``tell_sync`` burst queues all its messages before any is handled. With ``--memory`` the
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import mmap
 import queue
@@ -115,6 +121,27 @@ def _two_wakeups_us(round_trips: int) -> float:
     return elapsed / round_trips / 1000
 
 
+class _Mailboxed(_Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.mailbox: collections.deque[int] = collections.deque()
+
+
+def _many_agents_ns(agents: int) -> float:
+    names = [f"a{i}" for i in range(agents)]
+    handlers = [_Mailboxed() for _ in range(agents)]
+    by_name = dict(zip(names, handlers))
+    start = time.perf_counter_ns()
+    for i, name in enumerate(names):
+        by_name[name].mailbox.append(i)
+    for handler in handlers:
+        handler.on_message(handler.mailbox.popleft())
+    elapsed = time.perf_counter_ns() - start
+    if sum(h.count for h in handlers) != agents:
+        raise RuntimeError("the handlers missed messages")
+    return elapsed / agents
+
+
 def _first_touch_us(pages: int) -> float:
     with mmap.mmap(-1, pages * PAGE) as region:  # fresh anonymous memory, not yet faulted in
         start = time.perf_counter_ns()
@@ -143,19 +170,25 @@ def bytes_per_message(implementation: str, small: int, large: int, reps: int = 3
 
 def measure_floors(quick: bool = False, reps: int = 5) -> dict[str, dict[str, Any]]:
     """Medians over ``reps`` repetitions, the floors interleaved within each."""
-    sizes = (20_000, 16_000, 2_000, 1_000) if quick else (400_000, 160_000, 20_000, 10_000)
+    sizes = (
+        (20_000, 16_000, 2_000, 10_000, 1_000)
+        if quick
+        else (400_000, 160_000, 20_000, 100_000, 10_000)
+    )
     runs: dict[str, list[float]] = {
-        "tell_sync": [], "tell_await": [], "two_wakeups": [], "first_touch": []
+        "tell_sync": [], "tell_await": [], "two_wakeups": [], "many_agents": [], "first_touch": []
     }
     for _ in range(reps):
         runs["tell_sync"].append(_tell_sync_ns(sizes[0]))
         runs["tell_await"].append(_tell_await_ns(sizes[1]))
         runs["two_wakeups"].append(_two_wakeups_us(sizes[2]))
-        runs["first_touch"].append(_first_touch_us(sizes[3]))
+        runs["many_agents"].append(_many_agents_ns(sizes[3]))
+        runs["first_touch"].append(_first_touch_us(sizes[4]))
     units = {
         "tell_sync": "ns/msg",
         "tell_await": "ns/msg",
         "two_wakeups": "µs/round trip",
+        "many_agents": "ns/agent",
         "first_touch": "µs/page",
     }
     return {
@@ -164,8 +197,14 @@ def measure_floors(quick: bool = False, reps: int = 5) -> dict[str, dict[str, An
     }
 
 
-def _median(results: dict[str, Any], scenario: str, implementation: str) -> float | None:
-    for metric in results.get("scenarios", {}).get(scenario, {}).get("metrics", {}).values():
+def _median(
+    results: dict[str, Any], scenario: str, implementation: str, metric_name: str | None = None
+) -> float | None:
+    """An implementation's median in a scenario: of ``metric_name``, else of its first metric."""
+    metrics = results.get("scenarios", {}).get(scenario, {}).get("metrics", {})
+    for name, metric in metrics.items():
+        if metric_name is not None and name != metric_name:
+            continue
         value = metric.get("implementations", {}).get(implementation, {}).get("median")
         if isinstance(value, (int, float)):
             return float(value)
@@ -182,6 +221,12 @@ def targets_from_results(results: dict[str, Any]) -> dict[str, str]:
     if ceylon_await:
         out["tell_await"] = (
             f"20x ceylon ({ceylon_await:,.0f} msg/s): {1e9 / (20 * ceylon_await):.0f} ns/msg"
+        )
+    ceylon_many = _median(results, "many_agents", "ceylon", "time")
+    agents = results.get("scenarios", {}).get("many_agents", {}).get("params", {}).get("n_agents")
+    if ceylon_many and agents:
+        out["many_agents"] = (
+            f"20x ceylon ({ceylon_many:.3f} s): {ceylon_many / 20 / agents * 1e9:.0f} ns/agent"
         )
     pykka = _median(results, "query_sync_rtt", "pykka")
     if pykka:
