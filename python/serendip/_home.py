@@ -74,7 +74,8 @@ class BackgroundLoop:
 
     Daemon, because ``threading._shutdown`` joins non-daemon threads before exit hooks run:
     a non-daemon loop thread would hang interpreter exit unless the user closed the mesh.
-    The mesh's exit hook stops it cleanly instead.
+    The mesh's exit hook stops it cleanly instead. A ``SelectorEventLoop`` whatever the event
+    loop policy (a uvloop policy included): its selector is the polling one above.
     """
 
     def __init__(self, name: str) -> None:
