@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/agent_cell.hpp>
 #include <serendip/scheduler.hpp>
+#include <serendip/spin_wait.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -28,14 +29,6 @@ constexpr std::size_t fairness_budget = 64;
 // shares the core run meanwhile (a longer spin took its CPU time: measured slower).
 constexpr int spins_before_park = 100;
 constexpr int yields_before_park = 10;
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 // Members: `queue_`, `stopping_` and `parked_` are guarded by `mutex_`; `queued_` mirrors
 // the queue's length for spinning workers (a hint: they re-check under the lock); `workers_`
@@ -98,7 +91,7 @@ class WorkSharing final : public Scheduler {
         if (!queue_.empty()) return pop_locked();
       }
       if (poll < spins_before_park) {
-        cpu_relax();
+        spin_pause();
       } else {
         std::this_thread::yield();
       }

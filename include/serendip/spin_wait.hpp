@@ -1,4 +1,4 @@
-// include/serendip/spin_wait.hpp: polling briefly before sleeping, the mesh's one spin policy.
+// include/serendip/spin_wait.hpp: polling briefly before sleeping for another thread's answer.
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
@@ -6,10 +6,13 @@
 
 namespace serendip {
 
-/// How long a thread about to sleep for an event first polls for it instead. Waking a sleeping
-/// thread costs a futex wake and, on a virtual machine, an idle vCPU's exit from halt: several
-/// microseconds per hop, the whole of a blocking query's round trip when the other side
-/// answers in a few. Short enough that a wait with nothing coming costs little CPU.
+/// How long a thread about to sleep for an event first polls for it instead: a blocking
+/// caller for its answer (BlockingWaiter) and a loop for work (LoopBridge::wait_for_items).
+/// Waking a sleeping thread costs a futex wake and, on a virtual machine, an idle vCPU's exit
+/// from halt: several microseconds per hop, the whole of a blocking query's round trip when
+/// the other side answers in a few. Short enough that a wait with nothing coming costs little
+/// CPU. (The Scheduler's idle workers poll far shorter and then yield, since a sender may
+/// share their core: src/scheduler.cpp.)
 inline constexpr std::chrono::microseconds kSpinBudget{50};
 
 /// False on a machine with one usable CPU, where a spinning thread only delays the one it

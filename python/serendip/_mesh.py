@@ -378,8 +378,8 @@ class LocalMesh:
         Raises RuntimeError when called on the loop thread that runs ``target``.
         """
         # The hot path of a blocking query: the checks of _check_open and _refuse_blocking
-        # inline (each Python call is some 2% of a round trip), the clock read only once the
-        # mailbox turns out full.
+        # inline and the clock read only once the mailbox turns out full (five Python calls
+        # fewer: a round trip 1.12x faster, bench/compare.py).
         if self._state is not _State.OPEN:
             self._check_open()
         runner = self._runners.get(target)
@@ -650,8 +650,9 @@ class LocalMesh:
     async def _query(
         self, target: str, payload: Any, sender: str | None, timeout: float | None
     ) -> Any:
-        # The hot path of a query: each Python call saved here is some 5% of a round trip
-        # answered on the caller's own loop, hence the checks spelled out inline.
+        # The hot path of a query: the checks are spelled out inline (four Python calls fewer
+        # took a round trip answered on the caller's own loop from 37,355 instructions to
+        # 35,436, callgrind).
         if self._state is not _State.OPEN:
             self._check_open()
         if sender == target and self._runners[target].agent.max_concurrency == 1:
