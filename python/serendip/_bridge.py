@@ -68,7 +68,7 @@ class LoopBridge:
         self.inline_ok = False
         self._inline_budget = INLINE_BUDGET
         self._draining = False
-        loop.add_reader(self.core.fd, self._drain_turn)
+        loop.add_reader(self.core.fd, self.drain_turn)
         # Work posted by this loop's own thread skips the fd (see _wake_locally).
         self.core.set_local_wake(self._wake_locally)
 
@@ -110,9 +110,9 @@ class LoopBridge:
             except BaseException as exc:  # KeyboardInterrupt, SystemExit: the loop's to raise
                 self.loop.call_soon(_reraise, exc)
             return
-        self.loop.call_soon(self._drain_turn)
+        self.loop.call_soon(self.drain_turn)
 
-    def _drain_turn(self) -> None:
+    def drain_turn(self) -> None:
         """A drain in a turn of its own (the fd's reader, or scheduled)."""
         self._inline_budget = INLINE_BUDGET
         self._drain()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import selectors
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from . import _core
-from ._bridge import bridge_for
+from ._bridge import LoopBridge, bridge_for
 
 __all__ = ["BackgroundLoop"]
 
@@ -22,38 +23,47 @@ _SHUTDOWN_GRACE = 5.0
 
 
 class _PollingSelector(selectors.DefaultSelector):
-    """The background loop's selector: polls its loop bridge for a moment before sleeping.
+    """The background loop's selector: runs its loop bridge's work while it keeps coming.
 
     A plain script's ``query_sync`` and this loop hand each other work within microseconds;
     sleeping in the selector between the two would make every hand-over wake a sleeping
-    thread (several microseconds, most of such a round trip). The poll lasts at most a few
-    dozen microseconds with the GIL released (the policy is the core's, spin_wait.hpp), so an
-    idle mesh still sleeps, and a timer or socket falls due at most that much late.
+    thread (several microseconds, most of such a round trip). So before sleeping the selector
+    polls the bridge for a moment with the GIL released (the policy is the core's,
+    spin_wait.hpp): an idle mesh still sleeps, and a timer or socket falls due at most that
+    much late. What the poll finds is drained here, inside the select, and the poll resumes:
+    a blocking caller's answer goes back without two turns of asyncio around each hand-over.
+    The select returns as soon as the drain left callbacks for the loop to run.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.bridge: _core.LoopBridge | None = None  # set once the loop's bridge exists
-        self._kernel_skipped = 0  # selects in a row answered by the poll alone
+        self.bridge: LoopBridge | None = None  # set once the loop's bridge exists
+        # The loop's queue of callbacks to run (asyncio's own deque, never rebound).
+        self.ready: collections.deque[object] = collections.deque()
+        self._kernel_skipped = 0  # drains in a row without asking the kernel
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         bridge = self.bridge
         if bridge is None or (timeout is not None and timeout <= 0):
             return self._from_kernel(timeout)
-        if not bridge.wait_for_items(_POLL_CAP if timeout is None else timeout):
-            return self._from_kernel(timeout)
-        # Work came while polling. What was posted meanwhile did not write the fd, so the
-        # bridge's reader is reported here whether or not the fd is readable. Asking the
-        # kernel about the other fds costs a system call, half of a quick hand-over's loop
-        # side: it is left to every _KERNEL_EVERY-th such select (and to every other select).
-        key = self.get_map().get(bridge.fd)
-        if key is not None and self._kernel_skipped < _KERNEL_EVERY - 1:
+        core = bridge.core
+        end = None if timeout is None else time.monotonic() + timeout
+        while core.wait_for_items(_POLL_CAP if timeout is None else timeout):
+            # Posts made while the bridge polled did not write its fd: this drain is their
+            # only wake-up. Asking the kernel about the other fds (sockets, pipes, the loop's
+            # own wake-up) costs a system call, half of a quick hand-over's loop side: it is
+            # left to every _KERNEL_EVERY-th drain (and to every select that finds nothing).
+            bridge.drain_turn()
+            if self._kernel_skipped >= _KERNEL_EVERY - 1:
+                return self._from_kernel(0)
             self._kernel_skipped += 1
-            return [(key, selectors.EVENT_READ)]
-        ready = self._from_kernel(0)
-        if key is not None and all(k is not key for k, _ in ready):
-            ready.append((key, selectors.EVENT_READ))
-        return ready
+            if self.ready:
+                return []
+            if end is not None:
+                timeout = end - time.monotonic()
+                if timeout <= 0:
+                    return []
+        return self._from_kernel(timeout)
 
     def _from_kernel(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
         self._kernel_skipped = 0
@@ -65,7 +75,7 @@ class _PollingSelector(selectors.DefaultSelector):
 _POLL_CAP = 1.0
 
 # While bridge work keeps coming, the other fds (sockets, pipes) are asked about at least
-# every this many turns of the loop.
+# every this many drains.
 _KERNEL_EVERY = 8
 
 
@@ -89,7 +99,8 @@ class BackgroundLoop:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         # Registers the reader from the loop's own thread.
-        self._selector.bridge = bridge_for(self.loop).core
+        self._selector.bridge = bridge_for(self.loop)
+        self._selector.ready = self.loop._ready  # type: ignore[attr-defined]
         self._started.set()
         try:
             self.loop.run_forever()

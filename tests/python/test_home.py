@@ -1,64 +1,116 @@
-"""The mesh-owned loop's selector: polling the loop bridge before sleeping, fair to other fds."""
+"""The mesh-owned loop's selector: running the loop bridge's work while it keeps coming,
+fair to other fds, bounded by the loop's timeout, and back to the loop when callbacks wait."""
 
 from __future__ import annotations
 
+import asyncio
 import selectors
 import socket
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
 
+import serendip
 from serendip._home import _KERNEL_EVERY, _PollingSelector
 
 
 class _BusyBridge:
-    """Stands in for a loop bridge that always has work when polled."""
+    """Stands in for a loop bridge (and its core) that always has work when polled."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+    def __init__(self, on_drain: Callable[[], None] = lambda: None) -> None:
+        self.core = self
         self.polls = 0
+        self.drains = 0
+        self._on_drain = on_drain
 
     def wait_for_items(self, seconds: float) -> bool:
         self.polls += 1
         return True
 
-
-def test_a_bridge_with_work_is_reported_even_when_its_fd_was_never_written() -> None:
-    wake_r, wake_w = socket.socketpair()
-    with wake_r, wake_w, _PollingSelector() as selector:
-        selector.register(wake_r, selectors.EVENT_READ, "bridge")
-        bridge = _BusyBridge(wake_r.fileno())
-        selector.bridge = bridge  # type: ignore[assignment]
-        ready = selector.select(None)
-        assert [(key.data, events) for key, events in ready] == [("bridge", selectors.EVENT_READ)]
-        assert bridge.polls == 1
+    def drain_turn(self) -> None:
+        self.drains += 1
+        self._on_drain()
 
 
-def test_other_fds_are_heard_at_least_every_few_selects_while_the_bridge_keeps_having_work() -> (
+class _IdleBridge(_BusyBridge):
+    def wait_for_items(self, seconds: float) -> bool:
+        self.polls += 1
+        return False
+
+
+def _selector_with_other_fd_readable() -> tuple[_PollingSelector, list[socket.socket]]:
+    selector = _PollingSelector()
+    other_r, other_w = socket.socketpair()
+    selector.register(other_r, selectors.EVENT_READ, "other")
+    other_w.send(b"x")  # readable from now on
+    return selector, [other_r, other_w]
+
+
+def test_work_found_by_the_poll_is_drained_in_the_select_and_the_kernel_asked_every_few_drains() -> (
     None
 ):
-    wake_r, wake_w = socket.socketpair()
-    other_r, other_w = socket.socketpair()
-    with wake_r, wake_w, other_r, other_w, _PollingSelector() as selector:
-        selector.register(wake_r, selectors.EVENT_READ, "bridge")
-        selector.register(other_r, selectors.EVENT_READ, "other")
-        selector.bridge = _BusyBridge(wake_r.fileno())  # type: ignore[assignment]
-        other_w.send(b"x")  # readable from now on
-        heard: list[list[Any]] = [
-            sorted(key.data for key, _ in selector.select(None)) for _ in range(2 * _KERNEL_EVERY)
-        ]
-        assert all("bridge" in turn for turn in heard)  # reported once, never twice
-        assert all(len(turn) == len(set(turn)) for turn in heard)
-        with_other = [i for i, turn in enumerate(heard) if "other" in turn]
-        assert with_other == [_KERNEL_EVERY - 1, 2 * _KERNEL_EVERY - 1]
-
-
-def test_a_select_that_must_not_wait_goes_straight_to_the_kernel() -> None:
-    wake_r, wake_w = socket.socketpair()
-    other_r, other_w = socket.socketpair()
-    with wake_r, wake_w, other_r, other_w, _PollingSelector() as selector:
-        selector.register(wake_r, selectors.EVENT_READ, "bridge")
-        selector.register(other_r, selectors.EVENT_READ, "other")
-        bridge = _BusyBridge(wake_r.fileno())
+    selector, sockets = _selector_with_other_fd_readable()
+    with selector, sockets[0], sockets[1]:
+        bridge = _BusyBridge()
         selector.bridge = bridge  # type: ignore[assignment]
-        other_w.send(b"x")
+        for turn in range(1, 3):
+            assert [key.data for key, _ in selector.select(None)] == ["other"]
+            assert bridge.drains == turn * _KERNEL_EVERY
+            assert bridge.polls == bridge.drains
+
+
+def test_a_drain_that_leaves_callbacks_ends_the_select_at_once() -> None:
+    selector, sockets = _selector_with_other_fd_readable()
+    with selector, sockets[0], sockets[1]:
+        bridge = _BusyBridge(on_drain=lambda: selector.ready.append("callback"))
+        selector.bridge = bridge  # type: ignore[assignment]
+        assert selector.select(None) == []
+        assert bridge.drains == 1
+        # The drains that ended early still count towards asking the kernel.
+        results = [selector.select(None) for _ in range(_KERNEL_EVERY - 1)]
+        assert [[key.data for key, _ in r] for r in results[-1:]] == [["other"]]
+        assert all(r == [] for r in results[:-1])
+
+
+def test_the_loop_timeout_bounds_a_select_whose_bridge_keeps_having_work() -> None:
+    selector, sockets = _selector_with_other_fd_readable()
+    with selector, sockets[0], sockets[1]:
+        bridge = _BusyBridge(on_drain=lambda: time.sleep(0.002))
+        selector.bridge = bridge  # type: ignore[assignment]
+        assert selector.select(0.001) == []  # the loop's timers are due: back to it
+        assert bridge.drains == 1
+
+
+def test_a_poll_that_finds_nothing_asks_the_kernel_and_a_zero_timeout_does_not_poll() -> None:
+    selector, sockets = _selector_with_other_fd_readable()
+    with selector, sockets[0], sockets[1]:
+        idle = _IdleBridge()
+        selector.bridge = idle  # type: ignore[assignment]
+        assert [key.data for key, _ in selector.select(None)] == ["other"]
+        assert (idle.polls, idle.drains) == (1, 0)
+        busy = _BusyBridge()
+        selector.bridge = busy  # type: ignore[assignment]
         assert [key.data for key, _ in selector.select(0)] == ["other"]
-        assert bridge.polls == 0
+        assert (busy.polls, busy.drains) == (0, 0)
+
+
+class _Scheduler(serendip.Agent):
+    """Answers after scheduling a callback on its loop, which must run without further work."""
+
+    def __init__(self, name: str, ran: threading.Event) -> None:
+        super().__init__(name)
+        self._ran = ran
+
+    def on_message(self, payload: object, ctx: serendip.Context) -> object:
+        asyncio.get_running_loop().call_soon(self._ran.set)
+        return payload
+
+
+def test_a_callback_scheduled_by_a_handler_runs_although_no_more_work_comes() -> None:
+    ran = threading.Event()
+    with serendip.LocalMesh() as mesh:
+        mesh.add_agent(_Scheduler("scheduler", ran))
+        for i in range(20):
+            ran.clear()
+            assert mesh.query_sync("scheduler", i, timeout=10) == i
+            assert ran.wait(10), f"the callback of query {i} never ran"
