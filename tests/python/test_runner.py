@@ -214,6 +214,41 @@ def test_context_variables_set_before_add_agent_are_seen_but_not_those_of_the_pr
     twin.run(scenario)
 
 
+@pytest.mark.parametrize("style", ["async", "sync"])
+def test_handlers_of_one_batch_each_start_from_the_agents_variables(style: str) -> None:
+    # One run of the dispatcher takes all thirty (sent without the loop turning in between),
+    # and reuses one context copy while no handler changed it: the changes must not carry on.
+    seen: list[str] = []
+
+    def handle(message: int) -> None:
+        seen.append(request_var.get())
+        if message % 3 == 0:
+            request_var.set(f"set by message {message}")
+        elif message % 3 == 1:
+            request_var.reset(request_var.set("set and reset"))
+
+    class Plain(Agent):
+        def on_message(self, message: Any, ctx: Context) -> None:
+            handle(message)
+
+    class Async(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> None:
+            handle(message)
+
+    async def scenario() -> None:
+        request_var.set("the agent's")
+        async with serendip.LocalMesh() as mesh:
+            mesh.add_agent((Async if style == "async" else Plain)("batch"))
+            request_var.set("the caller's")
+            for n in range(30):
+                mesh.send_to_nowait("batch", n)
+            await mesh.wait_idle()
+        assert request_var.get() == "the caller's"  # nor do they leak out of the run
+
+    asyncio.run(scenario())
+    assert seen == ["the agent's"] * 30
+
+
 def test_context_variables_survive_awaits_and_reach_child_tasks_of_the_same_message(
     twin: TwinRunner,
 ) -> None:
