@@ -1,8 +1,10 @@
 """Runs one repetition of one Python scenario for one implementation, in this fresh process.
 
-Usage: ``python bench/child.py IMPLEMENTATION SCENARIO PARAMS_JSON``. Prints one JSON line:
-``{"raw": {"seconds": ..., "peak_rss_kb": ...}, "note": ...}`` (more raw values when the
-scenario function returns a dict of them), or ``{"unsupported": reason}``.
+Usage: ``python bench/child.py IMPLEMENTATION SCENARIO PARAMS_JSON [CPU]``; with CPU, the
+process pins itself to that one CPU before anything else (``measure.cpu_for`` says when).
+Prints one JSON line: ``{"raw": {"seconds": ..., "peak_rss_kb": ...}, "note": ...,
+"cpus": [...]}`` (more raw values when the scenario function returns a dict of them; ``cpus``
+the CPUs it could run on), or ``{"unsupported": reason, "cpus": [...]}``.
 Any other failure (a wrong result, a crash) leaves a traceback on stderr and a non-zero exit.
 A process of its own per measurement keeps peak RSS honest and contains a peer's crash or hang.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,14 +34,17 @@ def peak_rss_kb() -> int:
 
 def main(implementation: str, scenario: str, params: dict[str, object]) -> dict[str, object]:
     module = importlib.import_module((IMPLEMENTATIONS | ONE_SCENARIO)[implementation])
+    cpus = sorted(os.sched_getaffinity(0))
     try:
         measured = getattr(module, scenario)(**params)
     except Unsupported as e:
-        return {"unsupported": str(e)}
+        return {"unsupported": str(e), "cpus": cpus}
     raw = measured if isinstance(measured, dict) else {"seconds": measured}
     note = getattr(module, "NOTES", {}).get(scenario)
-    return {"raw": raw | {"peak_rss_kb": peak_rss_kb()}, "note": note}
+    return {"raw": raw | {"peak_rss_kb": peak_rss_kb()}, "note": note, "cpus": cpus}
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 4:
+        os.sched_setaffinity(0, {int(sys.argv[4])})  # threads started from now on inherit it
     print(json.dumps(main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))), flush=True)

@@ -4,7 +4,8 @@ Used to measure what a change costs on the hot path (issue 4: the metrics' cost 
 The other revision is built once into ``build/bench-ref/<commit>`` (pip --target) and imported
 ahead of the installed package through PYTHONPATH. Each repetition runs both in fresh
 processes (``child.py``), alternating which goes first; the ratio divides two medians of the
-same run, as everywhere in bench/.
+same run, as everywhere in bench/; in a one-loop scenario both of a repetition run on the
+same CPU (``measure.cpu_for``).
 
 Usage: .venv/bin/python bench/compare.py REV [--only tell_sync,tell_async] [--reps 9]
 """
@@ -19,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from measure import cpu_for
 from scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,12 +48,16 @@ def build(rev: str) -> Path:
     return target
 
 
-def run_child(scenario: str, params: dict[str, object], pythonpath: Path | None) -> float:
+def run_child(
+    scenario: str, params: dict[str, object], pythonpath: Path | None, cpu: int | None
+) -> float:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
+    pinned = [] if cpu is None else [str(cpu)]
     out = subprocess.run(
-        [sys.executable, str(BENCH / "child.py"), "serendip", scenario, json.dumps(params)],
+        [sys.executable, str(BENCH / "child.py"), "serendip", scenario, json.dumps(params),
+         *pinned],
         env=env, cwd=BENCH, check=True, capture_output=True, text=True, timeout=600,
     )
     return float(json.loads(out.stdout)["raw"]["seconds"])
@@ -70,8 +76,11 @@ def main(argv: list[str]) -> int:
         times: dict[str, list[float]] = {"ref": [], "now": []}
         for rep in range(args.reps):
             order = ("ref", "now") if rep % 2 == 0 else ("now", "ref")
+            cpu = cpu_for(chosen[name], "serendip", rep)  # both on one CPU, as in run.py
             for which in order:
-                times[which].append(run_child(name, params, ref if which == "ref" else None))
+                times[which].append(
+                    run_child(name, params, ref if which == "ref" else None, cpu)
+                )
         ref_s, now_s = statistics.median(times["ref"]), statistics.median(times["now"])
         print(
             f"{name}: {args.rev} {ref_s:.4f} s, now {now_s:.4f} s (median of {args.reps}); "

@@ -26,7 +26,7 @@ import machine
 import native
 import plot
 import table
-from measure import Outcome, run_child
+from measure import Outcome, cpu_for, run_child
 from scenarios import SCENARIOS, Scenario, by_name
 from summary import summarize
 
@@ -77,15 +77,18 @@ def _describe(outcome: Outcome, scenario: Scenario) -> str:
 def measure(
     scenario: Scenario, params: dict[str, Any], reps: int, timeout: float
 ) -> dict[str, list[Outcome]]:
-    """Every implementation once per repetition, starting one further along each time."""
+    """Every implementation once per repetition, starting one further along each time (and,
+    in a one-loop scenario, all of a repetition's on the same CPU: measure.cpu_for)."""
     impls = scenario.implementations
     outcomes: dict[str, list[Outcome]] = {impl: [] for impl in impls}
-    run_one = native.run_native if scenario.native else run_child
     for rep in range(reps):
         for impl in impls[rep % len(impls) :] + impls[: rep % len(impls)]:
             if outcomes[impl] and outcomes[impl][-1].metrics is None:
                 continue  # it cannot or did not work: another try would say the same
-            outcome = run_one(scenario, impl, params, timeout)
+            if scenario.native:
+                outcome = native.run_native(scenario, impl, params, timeout)
+            else:
+                outcome = run_child(scenario, impl, params, timeout, cpu_for(scenario, impl, rep))
             outcomes[impl].append(outcome)
             print(
                 f"  {scenario.name:15} rep {rep + 1}/{reps}  {impl:9} "

@@ -54,6 +54,8 @@ class Scenario:
     implementations: tuple[str, ...] = tuple(IMPLEMENTATIONS)
     native: bool = False
     ideal: Callable[[dict[str, Any]], dict[str, float]] | None = None
+    # Its agents and their callers all run on one event loop, one thread (measure.cpu_for).
+    one_loop: bool = False
 
     def sized(self, quick: bool) -> dict[str, Any]:
         return self.quick if quick else self.params
@@ -88,6 +90,7 @@ def _tell(name: str, summary: str, versus_asyncio: float) -> Scenario:
             ),
         ),
         derive=_throughput,
+        one_loop=True,
     )
 
 
@@ -102,6 +105,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         quick={"n_iters": 500},
         metrics=(Metric("rtt", "µs", False, (Target("asyncio", "<=", 0.7), CEYLON_LATENCY)),),
         derive=_round_trip,
+        one_loop=True,
     ),
     Scenario(
         "query_sync_rtt",
@@ -119,6 +123,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         metrics=(Metric("wall", "ms", False, (Target(IDEAL, "<=", 1.5), CEYLON_LATENCY)),),
         derive=lambda raw, p: {"wall": raw["seconds"] / p["rounds"] * 1e3},
         ideal=lambda p: {"wall": p["delay"] * 1e3},
+        one_loop=True,
     ),
     Scenario(
         "many_agents",
@@ -130,6 +135,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             Metric("time", "s", False, (CEYLON_DURATION,)),
         ),
         derive=lambda raw, p: {"peak_rss": raw["peak_rss_kb"] / 1024, "time": raw["seconds"]},
+        one_loop=True,
     ),
     Scenario(
         "native",

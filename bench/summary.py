@@ -21,6 +21,9 @@ def _row(metric: Metric, outcomes: list[Outcome]) -> dict[str, Any]:
     notes = {o.note for o in outcomes if o.note}
     crashes = [o.exit_crash for o in outcomes if o.exit_crash]
     row: dict[str, Any] = {"values": values}
+    if any(o.cpus is not None for o in outcomes):
+        # Per repetition, beside `values`: the CPUs its child could run on (measure.cpu_for).
+        row["cpus"] = [list(o.cpus) if o.cpus else None for o in outcomes if o.metrics is not None]
     if values:
         row["median"] = statistics.median(values)
         if problems:

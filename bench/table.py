@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from impls import OWN_THREADS
 from scenarios import IDEAL
 
 __all__ = ["number", "render"]
@@ -46,7 +47,9 @@ def _header(results: dict[str, Any]) -> list[str]:
         "",
         f"- run: {m['date_utc']}, {'quick' if suite['quick'] else 'full'} sizes, "
         f"{suite['reps']} repetitions per row, implementations interleaved within each "
-        f"repetition, each in a fresh process; {suite['duration_s']:.0f} s in all",
+        f"repetition, each in a fresh process (in one-loop scenarios all of a repetition's on "
+        f"one CPU, the CPUs in turn; {' and '.join(sorted(OWN_THREADS))}, with threads of "
+        f"their own, on every CPU); {suite['duration_s']:.0f} s in all",
         f"- machine: {m['cpu_model']}, {m['cores']} cores ({m['cores_usable']} usable), "
         f"{m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}",
         f"- software: Python {m['python']}, {m['compiler']}, CAF {m['caf']}, {packages}",

@@ -10,7 +10,7 @@ A module may also set ``NOTES[scenario]`` to say how it had to drive its library
 
 from __future__ import annotations
 
-__all__ = ["IMPLEMENTATIONS", "Unsupported", "check"]
+__all__ = ["IMPLEMENTATIONS", "OWN_THREADS", "Unsupported", "check"]
 
 # Report order: serendip first, then what a Python user would write instead, then the peers.
 IMPLEMENTATIONS: dict[str, str] = {
@@ -20,6 +20,10 @@ IMPLEMENTATIONS: dict[str, str] = {
     "autogen": "impls.autogen_impl",
     "ceylon": "impls.ceylon_impl",
 }
+
+# Those that run their agents on threads of their own (Pykka: one per actor; ceylon: its Rust
+# runtime's), so that no scenario pins them to one CPU (measure.cpu_for).
+OWN_THREADS = frozenset({"pykka", "ceylon"})
 
 
 class Unsupported(Exception):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,9 @@ EXPECTED = {
     "native": ("serendip", "caf"),
     "llm_calls": ("serendip", "openai"),
 }
+# Scenarios on one event loop, and the implementations there that keep every CPU anyway.
+ONE_LOOP = ("tell_sync", "tell_async", "tell_await", "ask_rtt", "fanout", "many_agents")
+OWN_THREADS = ("pykka", "ceylon")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +82,29 @@ def test_serendip_has_a_result_in_every_python_scenario(quick_run: Path) -> None
         for metric, data in results["scenarios"][scenario]["metrics"].items():
             row = data["implementations"]["serendip"]
             assert "median" in row, (scenario, metric, row.get("fails"))
+
+
+def test_each_repetition_of_a_one_loop_scenario_runs_on_one_cpu_the_cpus_in_turn(
+    quick_run: Path,
+) -> None:
+    results = json.loads((quick_run / "results.json").read_text())
+    reps = results["suite"]["reps"]
+    usable = sorted(os.sched_getaffinity(0))
+    checked = 0
+    for scenario in EXPECTED.keys() - {"native"}:
+        for data in results["scenarios"][scenario]["metrics"].values():
+            for impl in EXPECTED[scenario]:
+                row = data["implementations"][impl]
+                if len(row["values"]) < reps:
+                    continue  # it failed: nothing was measured on any CPU
+                # As each child reported its own affinity, repetition by repetition.
+                if scenario in ONE_LOOP and impl not in OWN_THREADS:
+                    expected = [[usable[rep % len(usable)]] for rep in range(reps)]
+                else:
+                    expected = [usable] * reps
+                assert row["cpus"] == expected, (scenario, impl, row["cpus"])
+                checked += 1
+    assert checked >= 2 * len(ONE_LOOP)  # at least serendip and asyncio in each
 
 
 def test_the_machine_is_recorded(quick_run: Path) -> None:
