@@ -91,6 +91,9 @@ class BackgroundLoop:
     def __init__(self, name: str) -> None:
         self._selector = _PollingSelector()
         self.loop: asyncio.AbstractEventLoop = asyncio.SelectorEventLoop(self._selector)
+        # Read here, not on the loop's thread: an asyncio without it fails this call instead
+        # of the thread this call waits for.
+        self._selector.ready = self.loop._ready  # type: ignore[attr-defined]
         self._started = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"serendip-{name}", daemon=True)
         self.thread.start()
@@ -100,7 +103,6 @@ class BackgroundLoop:
         asyncio.set_event_loop(self.loop)
         # Registers the reader from the loop's own thread.
         self._selector.bridge = bridge_for(self.loop)
-        self._selector.ready = self.loop._ready  # type: ignore[attr-defined]
         self._started.set()
         try:
             self.loop.run_forever()
