@@ -186,7 +186,7 @@ class Dispatcher {
   /// means the mailbox went idle).
   std::size_t run_sync(std::size_t limit) {
     Finished finished{mesh()};
-    RunOfCopies copies{*this};
+    RunOfCopies run{*this};
     std::size_t taken = 0;
     while (taken < limit && !stopped_) {
       EnvelopePtr env = next();
@@ -200,7 +200,7 @@ class Dispatcher {
       bool invoked = false;
       nb::object value = call(*env, copy, error, invoked);
       if (error.is_valid() || env->request_id != 0 || PyCoro_CheckExact(value.ptr())) {
-        copies.leave();  // what follows may run Python code of the mesh's, not the agent's
+        leave_copy();  // what follows may run Python code of the mesh's, not the agent's
       }
       if (invoked && value.is_valid() && PyCoro_CheckExact(value.ptr())) {
         // An async action on an agent with a plain handler: it runs as a task of its own,
@@ -234,7 +234,7 @@ class Dispatcher {
   nb::object run_async(std::size_t limit) {
     limit_ = limit;
     Finished finished{mesh()};
-    RunOfCopies copies{*this};
+    RunOfCopies run{*this};
     std::size_t completed = 0;
     while (completed < limit) {
       if (stopped_) return nb::none();
@@ -262,7 +262,7 @@ class Dispatcher {
   /// turn). PYGEN_ERROR: a handler raised past Exception (HandlerStep::complete).
   PySendResult chain(HandlerStep& step, PyObject** out) {
     Finished finished{mesh()};
-    RunOfCopies copies{*this};
+    RunOfCopies run{*this};
     try {
       for (std::size_t completed = 0; completed < limit_ && !stopped_;) {
         const Envelope* queued = peek();
@@ -508,7 +508,7 @@ class Dispatcher {
   // handler set a variable in it and nothing else holds it (a suspended handler's step):
   // such a copy cannot be told from a fresh one, since Python code only ever gets copies of
   // a context, never the entered object itself. A copy, an enter and an exit fewer per
-  // message (callgrind, tell_sync: 127 instructions of 2,790 before).
+  // message (callgrind, tell_sync: 2,790 -> 2,713 instructions per message).
   PyObject* enter_copy() {
     if (copy_.is_valid()) {
       const Py_ssize_t holders = copy_entered_ ? 2 : 1;  // this, and the thread state
@@ -555,7 +555,6 @@ class Dispatcher {
     Dispatcher& dispatcher;
     nb::object outer_copy = std::move(dispatcher.copy_);
     bool outer_entered = std::exchange(dispatcher.copy_entered_, false);
-    void leave() noexcept { dispatcher.leave_copy(); }
     ~RunOfCopies() {
       dispatcher.leave_copy();
       dispatcher.copy_ = std::move(outer_copy);

@@ -29,8 +29,8 @@ class _PollingSelector(selectors.DefaultSelector):
     sleeping in the selector between the two would make every hand-over wake a sleeping
     thread (several microseconds, most of such a round trip). So before sleeping the selector
     polls the bridge for a moment with the GIL released (the policy is the core's,
-    spin_wait.hpp): an idle mesh still sleeps, and a timer or socket falls due at most that
-    much late. What the poll finds is drained here, inside the select, and the poll resumes:
+    spin_wait.hpp): an idle mesh still sleeps. A timer is never late for the draining below
+    (the select keeps to its timeout); a socket waits at most _KERNEL_EVERY drains. What the poll finds is drained here, inside the select, and the poll resumes:
     a blocking caller's answer goes back without two turns of asyncio around each hand-over.
     The select returns as soon as the drain left callbacks for the loop to run.
     """
