@@ -195,6 +195,10 @@ RequestId request(MeshHandle& h, std::string_view target, nb::handle payload,
                   WaiterPtr waiter) {
   AgentCellPtr agent = find_open(h, target, sender);
   EnvelopePtr env = make(agent, payload, sender);
+  // A query that will take its answer from its LoopWaiter right after this call lets its
+  // loop run the target's work inside it (bridge.cpp, wake_locally).
+  auto* loop_waiter = dynamic_cast<LoopWaiter*>(waiter.get());
+  LoopBridge::QueryScope scope(loop_waiter != nullptr && loop_waiter->unlistened());
   Sent sent = h.get().request(agent, env, std::move(waiter), deadline_for(timeout));
   if (sent.result == RouteResult::full) return 0;
   if (sent.result != RouteResult::delivered) raise_refused(h, sent.result, target);

@@ -17,20 +17,8 @@ namespace serendip {
 
 namespace {
 
-// Completes a wait by queuing it on its loop; the loop resolves the waiting future.
-class BridgeWaiter final : public Waiter {
- public:
-  BridgeWaiter(std::weak_ptr<LoopBridge> bridge, std::uint64_t token)
-      : bridge_(std::move(bridge)), token_(token) {}
-
-  void complete(Outcome&& outcome) noexcept override {
-    if (auto bridge = bridge_.lock()) bridge->post_completion(token_, std::move(outcome));
-  }
-
- private:
-  std::weak_ptr<LoopBridge> bridge_;
-  std::uint64_t token_;
-};
+// The QueryScope of this thread's innermost post, if any (see LoopBridge::LocalWake).
+thread_local bool posting_query = false;
 
 }  // namespace
 
@@ -59,7 +47,7 @@ void LoopBridge::post(BridgeItem&& item) {
     }
     if (local == nullptr) fd_written_ = true;
   }
-  if (local != nullptr && local(context)) return;
+  if (local != nullptr && local(context, posting_query)) return;
   if (local != nullptr) {
     std::lock_guard lock(mutex_);
     fd_written_ = true;
@@ -81,11 +69,11 @@ void LoopBridge::post_completion(std::uint64_t token, Outcome&& outcome) {
   post(BridgeItem{BridgeItem::Kind::completion, 0, token, std::move(outcome)});
 }
 
-WaiterPtr LoopBridge::make_waiter(std::uint64_t token) {
-  return std::make_shared<BridgeWaiter>(weak_from_this(), token);
+std::shared_ptr<LoopWaiter> LoopBridge::make_waiter() {
+  return std::make_shared<LoopWaiter>(weak_from_this());
 }
 
-std::vector<BridgeItem> LoopBridge::drain(bool rearm) {
+void LoopBridge::drain(std::vector<BridgeItem>& batch, bool rearm) {
   owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   // Read first, then take the queue: a post that lands between the two finds armed_ still
   // true and skips its write, and its item is taken below; one that lands after finds
@@ -99,12 +87,10 @@ std::vector<BridgeItem> LoopBridge::drain(bool rearm) {
     std::uint64_t count = 0;
     [[maybe_unused]] auto n = ::read(fd_, &count, sizeof count);
   }
-  std::vector<BridgeItem> out;
   std::lock_guard lock(mutex_);
-  out.swap(items_);
+  batch.swap(items_);  // the queue keeps the caller's (empty) buffer: no allocation per drain
   queued_.store(false, std::memory_order_relaxed);
   armed_ = !rearm;
-  return out;
 }
 
 void LoopBridge::set_local_wake(LocalWake wake, void* context) {
@@ -138,6 +124,34 @@ std::vector<BridgeItem> LoopBridge::close() {
 bool LoopBridge::closed() const {
   std::lock_guard lock(mutex_);
   return closed_;
+}
+
+LoopBridge::QueryScope::QueryScope(bool query) noexcept : outer_(posting_query) {
+  posting_query = query;
+}
+
+LoopBridge::QueryScope::~QueryScope() { posting_query = outer_; }
+
+void LoopWaiter::complete(Outcome&& outcome) noexcept {
+  State seen = state_.load(std::memory_order_acquire);
+  if (seen == State::waiting) {
+    outcome_ = std::move(outcome);
+    if (state_.compare_exchange_strong(seen, State::arrived, std::memory_order_acq_rel)) return;
+    outcome = std::move(outcome_);  // the loop listened meanwhile: `seen` is now `listening`
+  }
+  if (auto bridge = bridge_.lock()) bridge->post_completion(token_, std::move(outcome));
+}
+
+bool LoopWaiter::listen(std::uint64_t token) noexcept {
+  token_ = token;
+  State expected = State::waiting;
+  return state_.compare_exchange_strong(expected, State::listening, std::memory_order_acq_rel);
+}
+
+std::optional<Outcome> LoopWaiter::take() {
+  if (state_.load(std::memory_order_acquire) != State::arrived) return std::nullopt;
+  state_.store(State::taken, std::memory_order_relaxed);
+  return std::move(outcome_);
 }
 
 }  // namespace serendip

@@ -10,11 +10,15 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 namespace serendip {
+
+class LoopWaiter;
 
 /// One unit of work for the loop: an agent to run, a wait to complete, or a request to abandon.
 struct BridgeItem {
@@ -57,17 +61,22 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
   /// Queues a `completion` item. Thread-safe.
   void post_completion(std::uint64_t token, Outcome&& outcome);
 
-  /// A waiter that, when completed, queues a `completion` item carrying `token`; it holds the
-  /// bridge weakly, so a wait that outlives its loop is dropped. Thread-safe.
-  /// Thread-safe. One allocation.
-  WaiterPtr make_waiter(std::uint64_t token);
+  /// A waiter for this loop (see LoopWaiter); it holds the bridge weakly, so a wait that
+  /// outlives its loop is dropped. Thread-safe. One allocation.
+  std::shared_ptr<LoopWaiter> make_waiter();
 
-  /// Takes every queued item and re-arms the wake; the loop calls this when `fd()` is readable
-  /// (a spurious call returns nothing). With `rearm` false the wake stays disarmed: items
-  /// posted until the next drain neither write the fd nor call the local wake, so the caller
-  /// must drain again once it has handled this batch (the loop takes what its batch produced,
-  /// such as the answer to a query from its own thread, in the same turn). Loop thread only.
-  std::vector<BridgeItem> drain(bool rearm = true);
+  /// Takes every queued item into `batch` (which must be empty; its capacity is reused) and
+  /// re-arms the wake; the loop calls this when `fd()` is readable (a spurious call takes
+  /// nothing). With `rearm` false the wake stays disarmed: items posted until the next drain
+  /// neither write the fd nor call the local wake, so the caller must drain again once it has
+  /// handled this batch (the loop takes what its batch produced in the same turn). Loop
+  /// thread only.
+  void drain(std::vector<BridgeItem>& batch, bool rearm = true);
+  std::vector<BridgeItem> drain(bool rearm = true) {
+    std::vector<BridgeItem> batch;
+    drain(batch, rearm);
+    return batch;
+  }
 
   /// Refuses further items (they are dropped where they are posted) and hands back what was
   /// queued. Idempotent. Thread-safe.
@@ -85,11 +94,26 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
 
   bool between_turns() const noexcept override;
 
-  /// Wakes the loop from its own thread without the fd; false means "use the fd".
-  using LocalWake = bool (*)(void* context);
+  /// Wakes the loop from its own thread without the fd; false means "use the fd". `query`:
+  /// the post is a query's, made inside a QueryScope, whose caller looks for the answer as
+  /// soon as the post returns (so the loop's work may run at once, inside the post).
+  using LocalWake = bool (*)(void* context, bool query);
   /// Installs (or, with nullptr, removes) the local wake. `context` must stay valid until it
   /// is removed. Thread-safe.
   void set_local_wake(LocalWake wake, void* context);
+
+  /// Marks this thread's posts, while it lives, as a query's (see LocalWake) when `query` is
+  /// true. Nests; per thread, so it needs no lock.
+  class QueryScope {
+   public:
+    explicit QueryScope(bool query) noexcept;
+    ~QueryScope();
+    QueryScope(const QueryScope&) = delete;
+    QueryScope& operator=(const QueryScope&) = delete;
+
+   private:
+    bool outer_;
+  };
 
  private:
   void post(BridgeItem&& item);
@@ -106,6 +130,39 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
   std::atomic<bool> queued_{false};  // items_ is not empty; read without the lock while polling
   enum class Phase : std::uint8_t { unknown, turn, polling };
   std::atomic<Phase> phase_{Phase::unknown};  // unknown until the loop first polls
+};
+
+/// A wait whose outcome the loop's own thread collects. An outcome that arrives before the
+/// loop listens (the answer of a plain handler that the query's own post ran, see LocalWake)
+/// stays here for `take`: no completion item, no future. Once the loop listens, the outcome
+/// is queued on the bridge as a `completion` item carrying the token it listens with.
+///
+/// `complete` may run on any thread, once; `listen` and `take` on the loop's thread. Exactly
+/// one of them gets the outcome: `state_` decides, by one compare-and-swap on each side.
+class LoopWaiter final : public Waiter {
+ public:
+  explicit LoopWaiter(std::weak_ptr<LoopBridge> bridge) : bridge_(std::move(bridge)) {}
+
+  void complete(Outcome&& outcome) noexcept override;
+
+  /// From now on the outcome arrives as a completion item carrying `token`; false when it has
+  /// arrived already (then `take` it). Once only.
+  bool listen(std::uint64_t token) noexcept;
+
+  /// True until `listen` succeeded: the caller still looks for the outcome itself.
+  bool unlistened() const noexcept {
+    return state_.load(std::memory_order_relaxed) != State::listening;
+  }
+
+  /// The outcome, once: when it has arrived and nobody listens; nullopt otherwise.
+  std::optional<Outcome> take();
+
+ private:
+  enum class State : std::uint8_t { waiting, arrived, listening, taken };
+  std::weak_ptr<LoopBridge> bridge_;
+  std::atomic<State> state_{State::waiting};
+  Outcome outcome_;          // written by complete before it publishes `arrived`
+  std::uint64_t token_ = 0;  // written by listen before it publishes `listening`
 };
 
 }  // namespace serendip

@@ -1,10 +1,12 @@
 """serendip's native engine. Private: import from `serendip` instead."""
 
+import asyncio
 from collections.abc import Callable, Coroutine, Generator, Sequence
 import contextvars
 from typing import Any
 
 import serendip
+import serendip._bridge
 
 
 class Waiter:
@@ -25,34 +27,71 @@ class BlockingWaiter(Waiter):
         (status, payload, error_type, error_message). Only after wait() returned True.
         """
 
-class LoopBridge:
-    """The native side of one event loop: a ready queue and an eventfd."""
+class LoopWaiter(Waiter):
+    """
+    A wait whose answer the loop's thread looks for itself first (take), then listens for (LoopBridge.listen). A request made with one from its loop's thread may run the target's plain handler inside the request call.
+    """
 
-    def __init__(self) -> None: ...
+    def take(self) -> tuple[int, object, str, str] | None:
+        """
+        (status, payload, error_type, error_message) once it has come, else None. Once; loop thread only.
+        """
+
+INLINE_BUDGET: int = 16
+
+class LoopBridge:
+    """
+    The native side of one event loop: a ready queue, an eventfd, and the dispatch of their work to runners and futures. Whoever makes one has the loop watch `fd` with `drain_turn`; `close` stops that.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None: ...
 
     @property
     def fd(self) -> int: ...
+
+    @property
+    def loop(self, /) -> asyncio.AbstractEventLoop:
+        """The bridge's loop (alive while anything can still use the bridge)."""
+
+    def owns(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """True while the bridge is open and `loop` is its loop."""
 
     def wait_for_items(self, seconds: float) -> bool:
         """
         Polls for work for up to `seconds` (and a few dozen microseconds at most) with the GIL released; True once any is queued. The loop calls it before it sleeps.
         """
 
-    def drain(self, rearm: bool = True) -> list[tuple[Any, ...]]:
+    def drain_turn(self) -> None:
         """
-        Takes every queued item. With `rearm` False, posts wake no one until the next drain, which must follow. Loop thread only.
+        Dispatches every queued item: runner.on_ready(), future.set_result(outcome), runner.abandon(request_id). A failing item goes to the loop's exception handler; SystemExit and KeyboardInterrupt are raised once the batch is done. Loop thread only.
         """
 
-    def waiter(self, token: int) -> Waiter:
-        """A waiter that completes as item (1, token, outcome)."""
+    def add_runner(self, agent: int, runner: serendip._bridge.Runnable) -> None:
+        """Routes agent `agent`'s ready and abandon items to `runner`."""
 
-    def set_local_wake(self, wake: Callable[[], object]) -> None:
+    def remove_runner(self, agent: int) -> None:
+        """Stops routing agent `agent`'s items (a no-op if it is not routed)."""
+
+    def waiter(self) -> LoopWaiter:
+        """A LoopWaiter for a request from this loop."""
+
+    def listen(self, waiter: LoopWaiter) -> tuple[asyncio.Future[tuple[int, object, str, str]], int]:
         """
-        Posts from the loop's own thread call `wake()` (which must schedule the drain) instead of writing the fd.
+        (future, token): a future on the loop that the waiter's outcome resolves (at once if it came already). Drop it with forget(token) if nobody awaits it any more. Loop thread only.
         """
+
+    def new_wait(self) -> tuple[asyncio.Future[tuple[int, object, str, str]], Waiter, int]:
+        """
+        (future, waiter, token): a future on the loop and the waiter that resolves it.
+        """
+
+    def forget(self, token: int) -> None:
+        """Drops a wait whose future is no longer awaited."""
 
     def close(self) -> None:
-        """Refuses further items and drops the queued ones."""
+        """
+        Refuses further items, drops the queued ones, cancels the futures still waiting and stops the loop watching `fd`. Loop thread only.
+        """
 
     @property
     def closed(self) -> bool: ...

@@ -46,9 +46,8 @@ class _PollingSelector(selectors.DefaultSelector):
         bridge = self.bridge
         if bridge is None or (timeout is not None and timeout <= 0):
             return self._from_kernel(timeout)
-        core = bridge.core
         end = None if timeout is None else time.monotonic() + timeout
-        while core.wait_for_items(_POLL_CAP if timeout is None else timeout):
+        while bridge.wait_for_items(_POLL_CAP if timeout is None else timeout):
             # Posts made while the bridge polled did not write its fd: this drain is their
             # only wake-up. Asking the kernel about the other fds (sockets, pipes, the loop's
             # own wake-up) costs a system call, half of a quick hand-over's loop side: it is

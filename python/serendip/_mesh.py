@@ -148,12 +148,12 @@ class LocalMesh:
         for pattern in topics:
             _core.check_pattern(pattern)  # before anything is registered
         bridge = bridge_for(loop)
-        cell = self._core.add_agent(agent.name, agent.mailbox_size, bridge.core, agent.overflow)
+        cell = self._core.add_agent(agent.name, agent.mailbox_size, bridge, agent.overflow)
         for pattern in topics:
             self._core.subscribe(cell, pattern)
         runner = AgentRunner(self, agent, cell, bridge, contextvars.copy_context())
         self._runners[agent.name] = runner
-        bridge.runners[cell.id] = runner
+        bridge.add_runner(cell.id, runner)
         agent._serendip_mesh = self  # type: ignore[attr-defined]
         self._forwarder.ensure_running(loop)
         if getattr(agent, "on_start", None) is None:
@@ -211,7 +211,7 @@ class LocalMesh:
 
     def _retire(self, runner: AgentRunner) -> None:
         """Closes a detached runner's mailbox: what it left fails with AgentNotFound."""
-        runner.bridge.runners.pop(runner.cell.id, None)
+        runner.bridge.remove_runner(runner.cell.id)
         self._core.retire(runner.cell)
 
     def metrics(self) -> MeshMetrics:
@@ -661,25 +661,28 @@ class LocalMesh:
                 "max_concurrency=1 that can only deadlock"
             )
         bridge = bridge_for(asyncio.get_running_loop())
-        future, waiter, token = bridge.new_wait()
-        try:
-            bridge.inline_ok = True  # a plain handler on this loop may answer at once
-            try:
-                request_id = self._core.request(target, payload, sender, timeout, waiter)
-            finally:
-                bridge.inline_ok = False
-            # Read only when the mailbox is full: a clock read is not free on the hot path.
-            deadline = None if timeout is None or request_id else time.monotonic() + timeout
-            while not request_id:  # the mailbox is full
+        # A plain handler on this loop may answer inside the request call: the answer then
+        # waits in the waiter, and the round trip needs neither a future nor a turn.
+        waiter = bridge.waiter()
+        request_id = self._core.request(target, payload, sender, timeout, waiter)
+        if request_id:
+            outcome = waiter.take()
+            if outcome is not None:
+                return outcome[1] if outcome[0] == _core.STATUS_OK else unwrap(outcome, target)
+        else:  # the mailbox is full
+            # Read only now: a clock read is not free on the hot path.
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not request_id:
                 await self._space(target, deadline)
                 request_id = self._core.request(
                     target, payload, sender, _remaining(deadline), waiter
                 )
-            try:
-                outcome = await future
-            except asyncio.CancelledError:
-                self._core.cancel(request_id)
-                raise
+        future, token = bridge.listen(waiter)  # resolved at once if the answer came meanwhile
+        try:
+            outcome = await future
+        except asyncio.CancelledError:
+            self._core.cancel(request_id)
+            raise
         finally:
             # A future that got its result was already forgotten by the bridge's drain.
             if not future.done() or future.cancelled():
@@ -758,7 +761,7 @@ class LocalMesh:
         groups: dict[asyncio.AbstractEventLoop, list[AgentRunner]] = {}
         for runner in [*self._runners.values(), *self._leaving]:
             groups.setdefault(runner.loop, []).append(runner)
-            runner.bridge.runners.pop(runner.cell.id, None)
+            runner.bridge.remove_runner(runner.cell.id)
         return groups
 
     def _begin_close(self) -> bool:

@@ -13,8 +13,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace serendip {
 namespace {
@@ -87,9 +89,13 @@ TEST_F(LoopBridgeTest, close_hands_back_what_was_queued_and_drops_later_posts) {
   EXPECT_TRUE(uut->close().empty());
 }
 
-TEST_F(LoopBridgeTest, a_waiter_from_make_waiter_posts_its_completion_with_its_token) {
-  WaiterPtr waiter = uut->make_waiter(42);
+TEST_F(LoopBridgeTest, a_listened_waiter_posts_its_completion_with_its_token) {
+  std::shared_ptr<LoopWaiter> waiter = uut->make_waiter();
+  EXPECT_TRUE(waiter->unlistened());
+  EXPECT_TRUE(waiter->listen(42));
+  EXPECT_FALSE(waiter->unlistened());
   waiter->complete(Outcome::failure(Status::timeout, "late"));
+  EXPECT_FALSE(waiter->take().has_value());  // the loop listens: the item carries it
   EXPECT_TRUE(readable(*uut));
   std::vector<BridgeItem> batch = uut->drain();
   ASSERT_EQ(batch.size(), 1u);
@@ -97,6 +103,42 @@ TEST_F(LoopBridgeTest, a_waiter_from_make_waiter_posts_its_completion_with_its_t
   EXPECT_EQ(batch[0].key, 42u);
   EXPECT_EQ(batch[0].outcome.status, Status::timeout);
   EXPECT_EQ(batch[0].outcome.error_message, "late");
+}
+
+TEST_F(LoopBridgeTest, an_outcome_that_comes_before_the_loop_listens_is_taken_without_an_item) {
+  std::shared_ptr<LoopWaiter> waiter = uut->make_waiter();
+  EXPECT_FALSE(waiter->take().has_value());  // nothing yet
+  waiter->complete(Outcome::failure(Status::error, "boom"));
+  EXPECT_FALSE(readable(*uut));
+  EXPECT_FALSE(waiter->listen(5));  // too late to listen: take it
+  std::optional<Outcome> outcome = waiter->take();
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error_message, "boom");
+  EXPECT_FALSE(waiter->take().has_value());  // once
+  EXPECT_TRUE(uut->drain().empty());
+}
+
+TEST_F(LoopBridgeTest, a_completion_racing_the_listen_reaches_the_loop_exactly_once) {
+  int items = 0;
+  int taken = 0;
+  for (int round = 0; round < 2000; ++round) {
+    std::shared_ptr<LoopWaiter> waiter = uut->make_waiter();
+    std::thread completer([&] { waiter->complete(Outcome::success(std::string("x"))); });
+    if (!waiter->listen(static_cast<std::uint64_t>(round))) {
+      completer.join();
+      std::optional<Outcome> outcome = waiter->take();
+      ASSERT_TRUE(outcome.has_value()) << "round " << round;
+      ++taken;
+    } else {
+      completer.join();
+    }
+    std::vector<BridgeItem> batch = uut->drain();
+    for (const BridgeItem& item : batch) {
+      EXPECT_EQ(item.key, static_cast<std::uint64_t>(round));
+      ++items;
+    }
+  }
+  EXPECT_EQ(items + taken, 2000);
 }
 
 TEST(LoopBridge, a_waiter_that_outlives_its_bridge_drops_the_completion) {
@@ -107,19 +149,22 @@ TEST(LoopBridge, a_waiter_that_outlives_its_bridge_drops_the_completion) {
     ~Counted() { --*live; }
     int* live;
   };
-  WaiterPtr waiter = std::make_shared<LoopBridge>()->make_waiter(1);
+  std::shared_ptr<LoopWaiter> waiter = std::make_shared<LoopBridge>()->make_waiter();
+  EXPECT_TRUE(waiter->listen(1));
   waiter->complete(Outcome::success(Counted(&live)));
   EXPECT_EQ(live, 0);  // the payload died with the dropped completion
 }
 
 // A local wake that counts its calls and accepts or declines them.
 struct LocalWake {
-  static bool call(void* self) {
+  static bool call(void* self, bool query) {
     auto* wake = static_cast<LocalWake*>(self);
     ++wake->calls;
+    wake->queries += query ? 1 : 0;
     return wake->accept;
   }
   int calls = 0;
+  int queries = 0;
   bool accept = true;
 };
 
@@ -142,6 +187,44 @@ TEST_F(LoopBridgeTest, posts_from_the_draining_thread_use_the_local_wake_and_lea
   EXPECT_TRUE(readable(*uut));
   EXPECT_EQ(uut->drain().size(), 1u);
   EXPECT_FALSE(readable(*uut));  // the drain read the fd's count
+}
+
+TEST_F(LoopBridgeTest, the_local_wake_hears_whether_a_query_scope_of_its_thread_posted) {
+  LocalWake wake;
+  uut->set_local_wake(&LocalWake::call, &wake);
+  EXPECT_TRUE(uut->drain().empty());  // makes this thread the loop's
+  {
+    LoopBridge::QueryScope query(true);
+    {
+      LoopBridge::QueryScope inner(false);  // nested: its posts are not the query's
+      uut->schedule(agent);
+      EXPECT_EQ(wake.queries, 0);
+      uut->drain();
+    }
+    uut->schedule(agent);  // the outer scope again
+    EXPECT_EQ(wake.queries, 1);
+    uut->drain();
+    // The scope is this thread's: another thread's post never sees it (and takes the fd).
+    std::thread([&] { uut->schedule(agent); }).join();
+    EXPECT_EQ(wake.calls, 2);
+    uut->drain();
+  }
+  uut->schedule(agent);
+  EXPECT_EQ(wake.calls, 3);
+  EXPECT_EQ(wake.queries, 1);
+}
+
+TEST_F(LoopBridgeTest, a_drain_into_a_batch_takes_everything_and_keeps_the_queue_usable) {
+  std::vector<BridgeItem> batch;
+  uut->schedule(agent);
+  uut->abandon(agent, 3);
+  uut->drain(batch);
+  ASSERT_EQ(batch.size(), 2u);
+  batch.clear();
+  uut->post_completion(4, Outcome{});  // into the buffer the last drain handed the queue
+  uut->drain(batch);
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].key, 4u);
 }
 
 TEST_F(LoopBridgeTest, a_drain_that_does_not_rearm_leaves_posts_to_the_next_drain_unannounced) {
