@@ -15,10 +15,9 @@ from serendip._home import _KERNEL_EVERY, _PollingSelector
 
 
 class _BusyBridge:
-    """Stands in for a loop bridge (and its core) that always has work when polled."""
+    """Stands in for a loop bridge that always has work when polled."""
 
     def __init__(self, on_drain: Callable[[], None] = lambda: None) -> None:
-        self.core = self
         self.polls = 0
         self.drains = 0
         self._on_drain = on_drain
