@@ -36,7 +36,7 @@ test-python:
 	$(VENV)/python -m pytest -q
 
 # The benchmark suite (bench/run.py): the baselines and CAF come from tools/setup-bench.sh.
-# `bench` measures (about 15 minutes, results in bench/results/); `bench-quick` is the smoke test.
+# `bench` measures (about 20 minutes, results in bench/results/); `bench-quick` is the smoke test.
 setup-bench: setup
 	tools/setup-bench.sh
 
