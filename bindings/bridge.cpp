@@ -127,6 +127,12 @@ nb::tuple outcome_tuple(Outcome& o) {
                         o.error_message);
 }
 
+void set_result(nb::handle future, Outcome& outcome) {
+  nb::object result = outcome_tuple(outcome);
+  nb::object ok = nb::steal(PyObject_CallMethodOneArg(future.ptr(), names().set_result, result.ptr()));
+  if (!ok.is_valid()) throw nb::python_error();
+}
+
 // Resolves the future waiting for `token`, unless it was forgotten or cancelled meanwhile.
 void complete_future(BridgeHandle& h, std::uint64_t token, Outcome& outcome) {
   auto it = h.futures.find(token);
@@ -135,10 +141,7 @@ void complete_future(BridgeHandle& h, std::uint64_t token, Outcome& outcome) {
   h.futures.erase(it);
   nb::object done = nb::steal(PyObject_CallMethodNoArgs(future.ptr(), names().done));
   if (!done.is_valid()) throw nb::python_error();
-  if (PyObject_IsTrue(done.ptr()) == 1) return;
-  nb::object result = outcome_tuple(outcome);
-  nb::object ok = nb::steal(PyObject_CallMethodOneArg(future.ptr(), names().set_result, result.ptr()));
-  if (!ok.is_valid()) throw nb::python_error();
+  if (PyObject_IsTrue(done.ptr()) != 1) set_result(future, outcome);
 }
 
 void dispatch_one(BridgeHandle& h, BridgeItem& item) {
@@ -264,7 +267,7 @@ nb::tuple listen(BridgeHandle& h, LoopWaiter& waiter) {
   } else {
     std::optional<Outcome> outcome = waiter.take();
     if (!outcome) throw std::logic_error("listen: this waiter was listened to or taken already");
-    future.attr("set_result")(outcome_tuple(*outcome));
+    set_result(future, *outcome);
   }
   return nb::make_tuple(future, token);
 }

@@ -72,11 +72,6 @@ class LoopBridge final : public Home, public std::enable_shared_from_this<LoopBr
   /// handled this batch (the loop takes what its batch produced in the same turn). Loop
   /// thread only.
   void drain(std::vector<BridgeItem>& batch, bool rearm = true);
-  std::vector<BridgeItem> drain(bool rearm = true) {
-    std::vector<BridgeItem> batch;
-    drain(batch, rearm);
-    return batch;
-  }
 
   /// Refuses further items (they are dropped where they are posted) and hands back what was
   /// queued. Idempotent. Thread-safe.

@@ -27,6 +27,13 @@ bool readable(const LoopBridge& bridge) {
   return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
+// Everything queued, as one batch.
+std::vector<BridgeItem> drained(LoopBridge& bridge, bool rearm = true) {
+  std::vector<BridgeItem> batch;
+  bridge.drain(batch, rearm);
+  return batch;
+}
+
 class LoopBridgeTest : public ::testing::Test {
  protected:
   std::shared_ptr<LoopBridge> uut = std::make_shared<LoopBridge>();
@@ -44,14 +51,14 @@ TEST_F(LoopBridgeTest, the_fd_becomes_readable_at_the_first_post_only) {
   ASSERT_EQ(::read(uut->fd(), &count, sizeof count), static_cast<ssize_t>(sizeof count));
   EXPECT_EQ(count, 1u);
   EXPECT_FALSE(readable(*uut));
-  EXPECT_EQ(uut->drain().size(), 3u);
+  EXPECT_EQ(drained(*uut).size(), 3u);
 }
 
 TEST_F(LoopBridgeTest, drain_returns_the_batch_in_order_and_rearms_the_wake) {
   uut->schedule(agent);
   uut->abandon(agent, 7);
   uut->post_completion(9, Outcome::success(std::string("done")));
-  std::vector<BridgeItem> batch = uut->drain();
+  std::vector<BridgeItem> batch = drained(*uut);
   EXPECT_FALSE(readable(*uut));
   ASSERT_EQ(batch.size(), 3u);
   EXPECT_EQ(batch[0].kind, BridgeItem::Kind::ready);
@@ -65,17 +72,17 @@ TEST_F(LoopBridgeTest, drain_returns_the_batch_in_order_and_rearms_the_wake) {
 
   uut->schedule(agent);
   EXPECT_TRUE(readable(*uut));
-  EXPECT_EQ(uut->drain().size(), 1u);
+  EXPECT_EQ(drained(*uut).size(), 1u);
 }
 
 TEST_F(LoopBridgeTest, a_drain_with_nothing_posted_returns_nothing) {
-  EXPECT_TRUE(uut->drain().empty());
+  EXPECT_TRUE(drained(*uut).empty());
   EXPECT_FALSE(readable(*uut));
 }
 
 TEST_F(LoopBridgeTest, close_hands_back_what_was_queued_and_drops_later_posts) {
   uut->schedule(agent);
-  uut->drain();
+  drained(*uut);
   uut->post_completion(1, Outcome{});
   std::vector<BridgeItem> left = uut->close();
   ASSERT_EQ(left.size(), 1u);
@@ -84,7 +91,7 @@ TEST_F(LoopBridgeTest, close_hands_back_what_was_queued_and_drops_later_posts) {
 
   uut->schedule(agent);
   uut->post_completion(2, Outcome{});
-  EXPECT_TRUE(uut->drain().empty());
+  EXPECT_TRUE(drained(*uut).empty());
   EXPECT_FALSE(readable(*uut));
   EXPECT_TRUE(uut->close().empty());
 }
@@ -97,7 +104,7 @@ TEST_F(LoopBridgeTest, a_listened_waiter_posts_its_completion_with_its_token) {
   waiter->complete(Outcome::failure(Status::timeout, "late"));
   EXPECT_FALSE(waiter->take().has_value());  // the loop listens: the item carries it
   EXPECT_TRUE(readable(*uut));
-  std::vector<BridgeItem> batch = uut->drain();
+  std::vector<BridgeItem> batch = drained(*uut);
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(batch[0].kind, BridgeItem::Kind::completion);
   EXPECT_EQ(batch[0].key, 42u);
@@ -115,7 +122,7 @@ TEST_F(LoopBridgeTest, an_outcome_that_comes_before_the_loop_listens_is_taken_wi
   ASSERT_TRUE(outcome.has_value());
   EXPECT_EQ(outcome->error_message, "boom");
   EXPECT_FALSE(waiter->take().has_value());  // once
-  EXPECT_TRUE(uut->drain().empty());
+  EXPECT_TRUE(drained(*uut).empty());
 }
 
 TEST_F(LoopBridgeTest, a_completion_racing_the_listen_reaches_the_loop_exactly_once) {
@@ -132,7 +139,7 @@ TEST_F(LoopBridgeTest, a_completion_racing_the_listen_reaches_the_loop_exactly_o
     } else {
       completer.join();
     }
-    std::vector<BridgeItem> batch = uut->drain();
+    std::vector<BridgeItem> batch = drained(*uut);
     for (const BridgeItem& item : batch) {
       EXPECT_EQ(item.key, static_cast<std::uint64_t>(round));
       ++items;
@@ -174,40 +181,40 @@ TEST_F(LoopBridgeTest, posts_from_the_draining_thread_use_the_local_wake_and_lea
   uut->schedule(agent);  // nobody has drained yet, so no thread is the loop's: the fd
   EXPECT_TRUE(readable(*uut));
   EXPECT_EQ(wake.calls, 0);
-  EXPECT_EQ(uut->drain().size(), 1u);  // this thread drains: it is the loop's thread now
+  EXPECT_EQ(drained(*uut).size(), 1u);  // this thread drains: it is the loop's thread now
 
   uut->schedule(agent);
   uut->post_completion(3, Outcome{});  // armed already: no second wake
   EXPECT_EQ(wake.calls, 1);
   EXPECT_FALSE(readable(*uut));
-  EXPECT_EQ(uut->drain().size(), 2u);
+  EXPECT_EQ(drained(*uut).size(), 2u);
 
   std::thread([&] { uut->schedule(agent); }).join();  // another thread: the fd, as before
   EXPECT_EQ(wake.calls, 1);
   EXPECT_TRUE(readable(*uut));
-  EXPECT_EQ(uut->drain().size(), 1u);
+  EXPECT_EQ(drained(*uut).size(), 1u);
   EXPECT_FALSE(readable(*uut));  // the drain read the fd's count
 }
 
 TEST_F(LoopBridgeTest, the_local_wake_hears_whether_a_query_scope_of_its_thread_posted) {
   LocalWake wake;
   uut->set_local_wake(&LocalWake::call, &wake);
-  EXPECT_TRUE(uut->drain().empty());  // makes this thread the loop's
+  EXPECT_TRUE(drained(*uut).empty());  // makes this thread the loop's
   {
     LoopBridge::QueryScope query(true);
     {
       LoopBridge::QueryScope inner(false);  // nested: its posts are not the query's
       uut->schedule(agent);
       EXPECT_EQ(wake.queries, 0);
-      uut->drain();
+      drained(*uut);
     }
     uut->schedule(agent);  // the outer scope again
     EXPECT_EQ(wake.queries, 1);
-    uut->drain();
+    drained(*uut);
     // The scope is this thread's: another thread's post never sees it (and takes the fd).
     std::thread([&] { uut->schedule(agent); }).join();
     EXPECT_EQ(wake.calls, 2);
-    uut->drain();
+    drained(*uut);
   }
   uut->schedule(agent);
   EXPECT_EQ(wake.calls, 3);
@@ -231,7 +238,7 @@ TEST_F(LoopBridgeTest, a_drain_that_does_not_rearm_leaves_posts_to_the_next_drai
   LocalWake wake;
   uut->set_local_wake(&LocalWake::call, &wake);
   uut->schedule(agent);
-  EXPECT_EQ(uut->drain(false).size(), 1u);  // the fd's count is read all the same
+  EXPECT_EQ(drained(*uut, false).size(), 1u);  // the fd's count is read all the same
   EXPECT_FALSE(readable(*uut));
 
   // What the batch produces, on this thread or another, wakes no one: the drain that must
@@ -240,17 +247,17 @@ TEST_F(LoopBridgeTest, a_drain_that_does_not_rearm_leaves_posts_to_the_next_drai
   std::thread([&] { uut->abandon(agent, 5); }).join();
   EXPECT_EQ(wake.calls, 0);
   EXPECT_FALSE(readable(*uut));
-  std::vector<BridgeItem> rest = uut->drain(true);
+  std::vector<BridgeItem> rest = drained(*uut, true);
   ASSERT_EQ(rest.size(), 2u);
   EXPECT_EQ(rest[0].key, 4u);
   EXPECT_EQ(rest[1].key, 5u);
 
   uut->schedule(agent);  // armed again: the local wake
   EXPECT_EQ(wake.calls, 1);
-  std::thread([&] { uut->drain(false); }).join();  // disarmed by another drainer...
+  std::thread([&] { drained(*uut, false); }).join();  // disarmed by another drainer...
   std::thread([&] { uut->schedule(agent); }).join();
   EXPECT_FALSE(readable(*uut));
-  EXPECT_EQ(uut->drain().size(), 1u);  // ...and re-armed by the next drain
+  EXPECT_EQ(drained(*uut).size(), 1u);  // ...and re-armed by the next drain
   std::thread([&] { uut->schedule(agent); }).join();
   EXPECT_TRUE(readable(*uut));
 }
@@ -259,17 +266,17 @@ TEST_F(LoopBridgeTest, a_local_wake_that_declines_or_is_removed_leaves_the_fd_to
   LocalWake wake;
   wake.accept = false;
   uut->set_local_wake(&LocalWake::call, &wake);
-  EXPECT_TRUE(uut->drain().empty());  // makes this thread the loop's
+  EXPECT_TRUE(drained(*uut).empty());  // makes this thread the loop's
   uut->schedule(agent);
   EXPECT_EQ(wake.calls, 1);
   EXPECT_TRUE(readable(*uut));
-  EXPECT_EQ(uut->drain().size(), 1u);
+  EXPECT_EQ(drained(*uut).size(), 1u);
 
   uut->set_local_wake(nullptr, nullptr);
   uut->schedule(agent);
   EXPECT_EQ(wake.calls, 1);
   EXPECT_TRUE(readable(*uut));
-  EXPECT_EQ(uut->drain().size(), 1u);
+  EXPECT_EQ(drained(*uut).size(), 1u);
 }
 
 TEST_F(LoopBridgeTest, wait_for_items_finds_what_another_thread_posts_while_it_polls) {
@@ -287,7 +294,7 @@ TEST_F(LoopBridgeTest, wait_for_items_finds_what_another_thread_posts_while_it_p
   }
   poster.join();
   EXPECT_TRUE(found);
-  ASSERT_EQ(uut->drain().size(), 1u);
+  ASSERT_EQ(drained(*uut).size(), 1u);
   EXPECT_FALSE(uut->wait_for_items(std::chrono::microseconds(1)));  // drained: nothing queued
 }
 
@@ -298,7 +305,7 @@ TEST_F(LoopBridgeTest, between_turns_is_false_only_from_the_end_of_a_poll_to_the
   uut->schedule(agent);
   EXPECT_TRUE(uut->wait_for_items(std::chrono::seconds(1)));
   EXPECT_FALSE(uut->between_turns());  // the loop is in its turn, holding what it holds
-  uut->drain();
+  drained(*uut);
   std::atomic<bool> seen_between{false};
   std::atomic<bool> stop{false};
   std::thread watcher([&] {
@@ -333,7 +340,7 @@ TEST_F(LoopBridgeTest, a_post_during_a_poll_leaves_the_fd_alone_and_is_never_los
     } else {
       EXPECT_TRUE(readable(*uut)) << "posted between polls: the fd must wake the loop";
     }
-    EXPECT_EQ(uut->drain().size(), 1u) << "round " << round;
+    EXPECT_EQ(drained(*uut).size(), 1u) << "round " << round;
     EXPECT_FALSE(readable(*uut));
   }
   EXPECT_GT(unannounced, 0);
