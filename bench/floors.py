@@ -18,6 +18,10 @@ target out of reach can be shown to be so rather than quietly lowered:
   costs), then pop each and call its handler (``self.count += 1``): nanoseconds per agent.
   100,000 distinct agents are out of the caches, which is what makes it dearer than
   ``tell_sync``'s per-message floor.
+- ``fanout``: 100 tasks started at once by ``asyncio.gather``, each doing ``await
+  asyncio.sleep(0.01)``, with no queue or mesh around them: milliseconds per round. It is what
+  the scenario's own sleeps cost on the machine (the timers' lateness, the tasks), so what is
+  left of the target's 15 ms is all any mesh may spend on its 100 queries.
 - ``first_touch``: microseconds to fault in one 4 KiB page of fresh memory. Each repetition is
   a fresh process, so every byte a scenario keeps per queued message is first touched; the
   ``tell_sync`` burst queues all its messages before any is handled. With ``--memory`` the
@@ -142,6 +146,19 @@ def _many_agents_ns(agents: int) -> float:
     return elapsed / agents
 
 
+def _fanout_ms(rounds: int, workers: int = 100, delay: float = 0.01) -> float:
+    async def main() -> list[float]:
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter_ns()
+            await asyncio.gather(*(asyncio.sleep(delay) for _ in range(workers)))
+            times.append((time.perf_counter_ns() - start) / 1e6)
+        return times
+
+    # The median round, as bench/run.py's fanout reports the median of its repetitions.
+    return statistics.median(asyncio.run(main()))
+
+
 def _first_touch_us(pages: int) -> float:
     with mmap.mmap(-1, pages * PAGE) as region:  # fresh anonymous memory, not yet faulted in
         start = time.perf_counter_ns()
@@ -171,24 +188,31 @@ def bytes_per_message(implementation: str, small: int, large: int, reps: int = 3
 def measure_floors(quick: bool = False, reps: int = 5) -> dict[str, dict[str, Any]]:
     """Medians over ``reps`` repetitions, the floors interleaved within each."""
     sizes = (
-        (20_000, 16_000, 2_000, 10_000, 1_000)
+        (20_000, 16_000, 2_000, 10_000, 5, 1_000)
         if quick
-        else (400_000, 160_000, 20_000, 100_000, 10_000)
+        else (400_000, 160_000, 20_000, 100_000, 50, 10_000)
     )
     runs: dict[str, list[float]] = {
-        "tell_sync": [], "tell_await": [], "two_wakeups": [], "many_agents": [], "first_touch": []
+        "tell_sync": [],
+        "tell_await": [],
+        "two_wakeups": [],
+        "many_agents": [],
+        "fanout": [],
+        "first_touch": [],
     }
     for _ in range(reps):
         runs["tell_sync"].append(_tell_sync_ns(sizes[0]))
         runs["tell_await"].append(_tell_await_ns(sizes[1]))
         runs["two_wakeups"].append(_two_wakeups_us(sizes[2]))
         runs["many_agents"].append(_many_agents_ns(sizes[3]))
-        runs["first_touch"].append(_first_touch_us(sizes[4]))
+        runs["fanout"].append(_fanout_ms(sizes[4]))
+        runs["first_touch"].append(_first_touch_us(sizes[5]))
     units = {
         "tell_sync": "ns/msg",
         "tell_await": "ns/msg",
         "two_wakeups": "µs/round trip",
         "many_agents": "ns/agent",
+        "fanout": "ms/round",
         "first_touch": "µs/page",
     }
     return {
@@ -228,6 +252,9 @@ def targets_from_results(results: dict[str, Any]) -> dict[str, str]:
         out["many_agents"] = (
             f"20x ceylon ({ceylon_many:.3f} s): {ceylon_many / 20 / agents * 1e9:.0f} ns/agent"
         )
+    ideal = _median(results, "fanout", "ideal", "wall")  # the row bench/run.py names "ideal"
+    if ideal:
+        out["fanout"] = f"1.5x ideal ({ideal:g} ms): {1.5 * ideal:g} ms/round"
     pykka = _median(results, "query_sync_rtt", "pykka")
     if pykka:
         out["two_wakeups"] = f"0.3x pykka ({pykka:.1f} µs): {0.3 * pykka:.1f} µs/round trip"

@@ -19,10 +19,17 @@ bool set_mesh_error(const std::exception_ptr& p);
 /// Sets the Python error for any exception, as nanobind would: for the functions defined
 /// without nanobind (module.cpp).
 void set_python_error(const std::exception_ptr& p) noexcept;
+/// `text` as an interned str, kept for the life of the process: for the method names the
+/// binding calls on hot paths (module.cpp). GIL held.
+PyObject* interned(const char* text);
 /// LoopBridge, Waiter and BlockingWaiter (bridge.cpp).
 void bind_bridge(nanobind::module_& m);
 /// The core bridge behind a Python `_core.LoopBridge` object (bridge.cpp).
 LoopBridgePtr bridge_of(nanobind::handle bridge);
+/// The rest of a query made with `waiter` from `bridge`'s loop (request `id`): (id, outcome,
+/// 0) when its answer came already, else (id, future, token), the future listening for it
+/// (bridge.cpp; see LoopBridge.listen).
+nanobind::tuple answer_or_listen(nanobind::handle bridge, LoopWaiter& waiter, RequestId id);
 /// Mesh, AgentRef and Envelope (mesh.cpp).
 void bind_mesh(nanobind::module_& m);
 /// Context, what handlers receive (context.cpp).

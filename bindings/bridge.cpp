@@ -25,20 +25,14 @@ namespace {
 // queries in a loop still lets the loop turn.
 constexpr int kInlineBudget = 16;
 
-// Method names, interned once and kept for the life of the process.
-PyObject* name(const char* text) {
-  PyObject* s = PyUnicode_InternFromString(text);
-  if (s == nullptr) throw nb::python_error();
-  return s;
-}
-
+// The method names it calls, interned once.
 struct Names {
-  PyObject* call_soon = name("call_soon");
-  PyObject* create_future = name("create_future");
-  PyObject* set_result = name("set_result");
-  PyObject* done = name("done");
-  PyObject* abandon = name("abandon");
-  PyObject* drain_turn = name("drain_turn");
+  PyObject* call_soon = interned("call_soon");
+  PyObject* create_future = interned("create_future");
+  PyObject* set_result = interned("set_result");
+  PyObject* done = interned("done");
+  PyObject* abandon = interned("abandon");
+  PyObject* drain_turn = interned("drain_turn");
 };
 
 const Names& names() {
@@ -447,5 +441,13 @@ void bind_bridge(nb::module_& m) {
 }
 
 LoopBridgePtr bridge_of(nb::handle handle) { return nb::cast<BridgeHandle&>(handle).bridge; }
+
+nb::tuple answer_or_listen(nb::handle bridge, LoopWaiter& waiter, RequestId id) {
+  if (std::optional<Outcome> outcome = waiter.take()) {
+    return nb::make_tuple(id, outcome_tuple(*outcome), 0);
+  }
+  nb::tuple listened = listen(nb::cast<BridgeHandle&>(bridge), waiter);
+  return nb::make_tuple(id, listened[0], listened[1]);
+}
 
 }  // namespace serendip::binding

@@ -5,6 +5,7 @@
 
 #include <nanobind/stl/string.h>
 
+#include <iterator>
 #include <string>
 
 namespace serendip::binding {
@@ -28,6 +29,28 @@ int clear(PyObject* self) {
 PyType_Slot slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(traverse)},
                        {Py_tp_clear, reinterpret_cast<void*>(clear)},
                        {0, nullptr}};
+
+// The mesh's methods it calls, by names interned once.
+struct Names {
+  PyObject* query = interned("_query");
+  PyObject* send = interned("_send");
+};
+
+const Names& names() {
+  static const Names n;  // built with the GIL held, on first use
+  return n;
+}
+
+// The mesh's `name(target, payload, agent, *rest)`, as this agent, with no bound method made
+// per call (a query from a handler is a hot path).
+template <class... Rest>
+nb::object call_mesh(const HandlerContext& c, PyObject* name, nb::handle target,
+                     nb::handle payload, Rest... rest) {
+  PyObject* args[] = {c.mesh.ptr(), target.ptr(), payload.ptr(), c.agent.ptr(), rest.ptr()...};
+  PyObject* result = PyObject_VectorcallMethod(name, args, std::size(args), nullptr);
+  if (result == nullptr) throw nb::python_error();
+  return nb::steal(result);
+}
 
 nb::object optional_id(bool present, std::uint64_t id) {
   if (!present || id == 0) return nb::none();
@@ -88,8 +111,8 @@ void bind_context(nb::module_& m) {
           "The request's id when the message is a query, else None.")
       .def(
           "send_to",
-          [](const HandlerContext& c, nb::object target, nb::object payload) {
-            return c.mesh.attr("_send")(target, payload, c.agent);
+          [](const HandlerContext& c, nb::handle target, nb::handle payload) {
+            return call_mesh(c, names().send, target, payload);
           },
           nb::arg("target"), nb::arg("payload").none(),
           nb::sig("def send_to(self, target: str, payload: object) -> "
@@ -98,9 +121,8 @@ void bind_context(nb::module_& m) {
           "is full. Raises AgentNotFound or MeshClosed.")
       .def(
           "query",
-          [](const HandlerContext& c, nb::object target, nb::object payload,
-             nb::object timeout) {
-            return c.mesh.attr("_query")(target, payload, c.agent, timeout);
+          [](const HandlerContext& c, nb::handle target, nb::handle payload, nb::handle timeout) {
+            return call_mesh(c, names().query, target, payload, timeout);
           },
           nb::arg("target"), nb::arg("payload").none(), nb::kw_only(),
           nb::arg("timeout").none() = 30.0,

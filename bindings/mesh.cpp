@@ -205,6 +205,19 @@ RequestId request(MeshHandle& h, std::string_view target, nb::handle payload,
   return sent.request;
 }
 
+// The hot path of `await query` (_mesh.py): request() with a waiter of `bridge`'s loop, then
+// the answer if a plain handler on that loop gave it inside the call, else a future listening
+// for it: one binding call for what took four (waiter, request, take, listen). Returns as
+// answer_or_listen does, or (0, waiter, 0) when the mailbox is full: the caller then waits for
+// space, retries with request() and that waiter, and listens.
+nb::tuple query(MeshHandle& h, nb::handle bridge, std::string_view target, nb::handle payload,
+                std::optional<std::string_view> sender, std::optional<double> timeout) {
+  std::shared_ptr<LoopWaiter> waiter = bridge_of(bridge)->make_waiter();
+  const RequestId id = request(h, target, payload, sender, timeout, waiter);
+  if (id == 0) return nb::make_tuple(0, waiter, 0);
+  return answer_or_listen(bridge, *waiter, id);
+}
+
 // request() for a thread that then blocks on `waiter` (query_sync): the GIL is released from
 // the push until the answer or `wait` seconds, so the target's loop never waits for this
 // thread to let go of it. Once answered, waits a moment more (spin_wait.hpp) for the target's
@@ -405,6 +418,16 @@ void bind_mesh(nb::module_& m) {
            "Sends a request: its id, or 0 when the mailbox is full (nothing opened; wait for "
            "space and retry). Raises AgentNotFound, MailboxFull (overflow='reject') or "
            "MeshClosed.")
+      .def("query", &query, nb::arg("bridge"), nb::arg("target"), nb::arg("payload").none(),
+           nb::arg("sender").none(), nb::arg("timeout").none(),
+           nb::sig("def query(self, bridge: LoopBridge, target: str, payload: object, "
+                   "sender: str | None, timeout: float | None) -> tuple[int, typing.Any, int]"),
+           "request() from `bridge`'s loop, with the answer or what waits for it: (id, (status, "
+           "payload, error_type, error_message), 0) when answered inside the call; (id, "
+           "future, token) otherwise, the future resolved with that tuple (forget(token) on "
+           "the bridge if nobody awaits it); (0, waiter, 0) when the mailbox is full (wait for "
+           "space, retry request() with the waiter, then listen). Raises as request() does. "
+           "Loop thread only.")
       .def("request_blocking", &request_blocking, nb::arg("target"), nb::arg("payload").none(),
            nb::arg("timeout").none(), nb::arg("waiter"), nb::arg("wait"),
            "request() for a caller that blocks next: releases the GIL from the push on and "

@@ -31,6 +31,12 @@ nb::object from_payload(const Payload& payload) {
   throw nb::type_error("a native payload of a type Python cannot read");
 }
 
+PyObject* interned(const char* text) {
+  PyObject* s = PyUnicode_InternFromString(text);
+  if (s == nullptr) throw nb::python_error();
+  return s;
+}
+
 // Errors are defined in Python (serendip._errors) so they carry Python-side context; they
 // are looked up only when one is raised.
 static void raise_mesh_error(const char* name, const char* what) {

@@ -25,6 +25,7 @@ class Mailbox;
 class Waiter;
 class BlockingWaiter;
 class LoopBridge;
+class LoopWaiter;
 class RequestTable;
 class TimerQueue;
 class WorkTracker;

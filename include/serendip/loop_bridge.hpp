@@ -18,8 +18,6 @@
 
 namespace serendip {
 
-class LoopWaiter;
-
 /// One unit of work for the loop: an agent to run, a wait to complete, or a request to abandon.
 struct BridgeItem {
   enum class Kind : std::uint8_t { ready, completion, abandon };

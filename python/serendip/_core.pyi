@@ -174,6 +174,11 @@ class Mesh:
         Sends a request: its id, or 0 when the mailbox is full (nothing opened; wait for space and retry). Raises AgentNotFound, MailboxFull (overflow='reject') or MeshClosed.
         """
 
+    def query(self, bridge: LoopBridge, target: str, payload: object, sender: str | None, timeout: float | None) -> tuple[int, Any, int]:
+        """
+        request() from `bridge`'s loop, with the answer or what waits for it: (id, (status, payload, error_type, error_message), 0) when answered inside the call; (id, future, token) otherwise, the future resolved with that tuple (forget(token) on the bridge if nobody awaits it); (0, waiter, 0) when the mailbox is full (wait for space, retry request() with the waiter, then listen). Raises as request() does. Loop thread only.
+        """
+
     def request_blocking(self, target: str, payload: object | None, timeout: float | None, waiter: BlockingWaiter, wait: float) -> int:
         """
         request() for a caller that blocks next: releases the GIL from the push on and waits up to `wait` seconds for the answer (check waiter.done()). Its id, or 0 when the mailbox is full. Raises as request() does, and KeyboardInterrupt (the request cancelled) when a signal handler raises it meanwhile.

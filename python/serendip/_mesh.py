@@ -662,32 +662,30 @@ class LocalMesh:
                 "max_concurrency=1 that can only deadlock"
             )
         bridge = bridge_for(asyncio.get_running_loop())
-        # A plain handler on this loop may answer inside the request call: the answer then
-        # waits in the waiter, and the round trip needs neither a future nor a turn.
-        waiter = bridge.waiter()
-        request_id = self._core.request(target, payload, sender, timeout, waiter)
-        if request_id:
-            outcome = waiter.take()
-            if outcome is not None:
-                return outcome[1] if outcome[0] == _core.STATUS_OK else unwrap(outcome, target)
-        else:  # the mailbox is full
+        # One native call requests and, since a plain handler on this loop may answer inside
+        # it, hands back that answer (the round trip needs neither a future nor a turn), else
+        # a future listening for it.
+        request_id, got, token = self._core.query(bridge, target, payload, sender, timeout)
+        if token:
+            future = got
+        elif request_id:
+            return got[1] if got[0] == _core.STATUS_OK else unwrap(got, target)
+        else:  # the mailbox is full: `got` is the request's waiter
             # Read only now: a clock read is not free on the hot path.
             deadline = None if timeout is None else time.monotonic() + timeout
             while not request_id:
                 await self._space(target, deadline)
-                request_id = self._core.request(
-                    target, payload, sender, _remaining(deadline), waiter
-                )
-        future, token = bridge.listen(waiter)  # resolved at once if the answer came meanwhile
+                request_id = self._core.request(target, payload, sender, _remaining(deadline), got)
+            future, token = bridge.listen(got)  # resolved at once if the answer came meanwhile
         try:
             outcome = await future
-        except asyncio.CancelledError:
-            self._core.cancel(request_id)
-            raise
-        finally:
-            # A future that got its result was already forgotten by the bridge's drain.
+        except BaseException as exc:
+            # Only here can the bridge still hold the future: its drain forgets one it resolves.
             if not future.done() or future.cancelled():
                 bridge.forget(token)
+            if isinstance(exc, asyncio.CancelledError):
+                self._core.cancel(request_id)
+            raise
         return outcome[1] if outcome[0] == _core.STATUS_OK else unwrap(outcome, target)
 
     async def _space(self, target: str, deadline: float | None = None) -> None:
