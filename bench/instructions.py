@@ -9,7 +9,7 @@ since string hashing moves the counts by a few dozen instructions per message ot
 
 | scenario | sizes (large, small) | unit |
 |---|---|---|
-| tell_sync, tell_async | 20,016 and 16 messages to 16 agents | a message |
+| tell_sync, tell_async, tell_await | 20,016 and 16 messages to 16 agents | a message |
 | ask_rtt | 5,016 and 16 round trips | a round trip |
 | fanout | 110 and 10 rounds of 100 queries, the sleep made 0 | a worker's query |
 
@@ -58,7 +58,7 @@ def counts(quick: bool) -> dict[str, Count]:
             {"n_agents": 16, "n_messages": 16},
             messages,
         )
-        for name in ("tell_sync", "tell_async")
+        for name in ("tell_sync", "tell_async", "tell_await")
     }
     return tells | {
         "ask_rtt": Count("ask_rtt", "round trip", {"n_iters": trips + 16}, {"n_iters": 16}, trips),
