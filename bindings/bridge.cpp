@@ -331,19 +331,9 @@ void bind_bridge(nb::module_& m) {
 
   nb::class_<LoopWaiter, Waiter>(
       m, "LoopWaiter",
-      "A wait whose answer the loop's thread looks for itself first (take), then listens for "
-      "(LoopBridge.listen). A request made with one from its loop's thread may run the "
-      "target's plain handler inside the request call.")
-      .def(
-          "take",
-          [](LoopWaiter& w) -> nb::object {
-            std::optional<Outcome> outcome = w.take();
-            if (!outcome) return nb::none();
-            return outcome_tuple(*outcome);
-          },
-          nb::sig("def take(self) -> tuple[int, object, str, str] | None"),
-          "(status, payload, error_type, error_message) once it has come, else None. Once; "
-          "loop thread only.");
+      "A wait whose answer the loop's thread looks for itself first (Mesh.query takes it), "
+      "then listens for (LoopBridge.listen). A request made with one from its loop's thread "
+      "may run the target's plain handler inside the request call.");
 
   m.attr("INLINE_BUDGET") = kInlineBudget;
 

@@ -29,13 +29,8 @@ class BlockingWaiter(Waiter):
 
 class LoopWaiter(Waiter):
     """
-    A wait whose answer the loop's thread looks for itself first (take), then listens for (LoopBridge.listen). A request made with one from its loop's thread may run the target's plain handler inside the request call.
+    A wait whose answer the loop's thread looks for itself first (Mesh.query takes it), then listens for (LoopBridge.listen). A request made with one from its loop's thread may run the target's plain handler inside the request call.
     """
-
-    def take(self) -> tuple[int, object, str, str] | None:
-        """
-        (status, payload, error_type, error_message) once it has come, else None. Once; loop thread only.
-        """
 
 INLINE_BUDGET: int = 16
 

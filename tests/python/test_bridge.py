@@ -34,6 +34,14 @@ class Recorder:
         self.calls.append((self.name, request_id))
 
 
+class SuspendingIncrement(Agent):
+    """Answers after one turn of the loop: never inside the request call."""
+
+    async def on_message(self, message: Any, ctx: Context) -> Any:
+        await asyncio.sleep(0)
+        return message + 1
+
+
 class Increment(Agent):
     def on_message(self, message: Any, ctx: Context) -> Any:
         return message + 1
@@ -118,18 +126,27 @@ def test_a_removed_runner_hears_nothing_more(
 
 
 @pytest.mark.asyncio
-async def test_a_waiter_holds_an_answer_that_came_inside_the_request_until_it_is_taken(
+async def test_a_query_answered_inside_its_call_hands_back_the_answer_with_no_future(
     amesh: serendip.LocalMesh,
 ) -> None:
     amesh.add_agent(Increment("inc"))
     assert await amesh.query("inc", 0) == 1  # the bridge has drained: it knows its thread
     await asyncio.sleep(0)  # a fresh turn: the inline budget is whole
-    bridge = running_bridge()
-    waiter = bridge.waiter()
-    assert waiter.take() is None  # nothing yet
-    assert amesh._core.request("inc", 41, None, SAFETY, waiter)
-    assert waiter.take() == (_core.STATUS_OK, 42, "", "")  # answered inside the call
-    assert waiter.take() is None  # once
+    request_id, answer, token = amesh._core.query(running_bridge(), "inc", 41, None, SAFETY)
+    assert request_id > 0
+    assert (answer, token) == ((_core.STATUS_OK, 42, "", ""), 0)
+
+
+@pytest.mark.asyncio
+async def test_a_query_not_answered_inside_its_call_hands_back_a_future_for_the_answer(
+    amesh: serendip.LocalMesh,
+) -> None:
+    amesh.add_agent(SuspendingIncrement("later"))
+    request_id, future, token = amesh._core.query(running_bridge(), "later", 1, None, SAFETY)
+    assert request_id > 0 and token > 0
+    assert not future.done()
+    async with asyncio.timeout(SAFETY):
+        assert await future == (_core.STATUS_OK, 2, "", "")
 
 
 @pytest.mark.asyncio
