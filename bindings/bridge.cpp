@@ -248,9 +248,14 @@ BridgeHandle::BridgeHandle(nb::handle loop)
   bridge->set_local_wake(&wake_locally, this);  // nanobind constructs in place: `this` stays
 }
 
-// A future on the loop that the waiter's outcome resolves; if the outcome came already, the
-// future is resolved at once.
-nb::tuple listen(BridgeHandle& h, LoopWaiter& waiter) {
+// A future on the loop that the waiter's outcome resolves, and its token; if the outcome came
+// already, the future is resolved at once. Each caller builds the one tuple it returns.
+struct Listened {
+  nb::object future;
+  std::uint64_t token;
+};
+
+Listened listen(BridgeHandle& h, LoopWaiter& waiter) {
   nb::object loop = h.loop();
   if (!loop.is_valid()) throw std::runtime_error("the loop of this bridge no longer exists");
   nb::object future = nb::steal(PyObject_CallMethodNoArgs(loop.ptr(), names().create_future));
@@ -263,7 +268,7 @@ nb::tuple listen(BridgeHandle& h, LoopWaiter& waiter) {
     if (!outcome) throw std::logic_error("listen: this waiter was listened to or taken already");
     set_result(future, *outcome);
   }
-  return nb::make_tuple(future, token);
+  return {std::move(future), token};
 }
 
 // The handle's Python references (runners, futures, the bound drain_turn) lead back to it.
@@ -396,7 +401,13 @@ void bind_bridge(nb::module_& m) {
       .def(
           "waiter", [](BridgeHandle& h) { return h.bridge->make_waiter(); },
           "A LoopWaiter for a request from this loop.")
-      .def("listen", &listen, nb::arg("waiter"),
+      .def(
+          "listen",
+          [](BridgeHandle& h, LoopWaiter& waiter) {
+            Listened l = listen(h, waiter);
+            return nb::make_tuple(l.future, l.token);
+          },
+          nb::arg("waiter"),
            nb::sig("def listen(self, waiter: LoopWaiter) -> tuple[asyncio.Future[tuple[int, "
                    "object, str, str]], int]"),
            "(future, token): a future on the loop that the waiter's outcome resolves (at once "
@@ -406,8 +417,8 @@ void bind_bridge(nb::module_& m) {
           "new_wait",
           [](BridgeHandle& h) {
             std::shared_ptr<LoopWaiter> waiter = h.bridge->make_waiter();
-            nb::tuple listened = listen(h, *waiter);
-            return nb::make_tuple(listened[0], waiter, listened[1]);
+            Listened l = listen(h, *waiter);
+            return nb::make_tuple(l.future, waiter, l.token);
           },
           nb::sig("def new_wait(self) -> tuple[asyncio.Future[tuple[int, object, str, str]], "
                   "Waiter, int]"),
@@ -436,8 +447,8 @@ nb::tuple answer_or_listen(nb::handle bridge, LoopWaiter& waiter, RequestId id) 
   if (std::optional<Outcome> outcome = waiter.take()) {
     return nb::make_tuple(id, outcome_tuple(*outcome), 0);
   }
-  nb::tuple listened = listen(nb::cast<BridgeHandle&>(bridge), waiter);
-  return nb::make_tuple(id, listened[0], listened[1]);
+  Listened l = listen(nb::cast<BridgeHandle&>(bridge), waiter);
+  return nb::make_tuple(id, l.future, l.token);
 }
 
 }  // namespace serendip::binding

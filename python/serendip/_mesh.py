@@ -681,9 +681,9 @@ class LocalMesh:
         try:
             outcome = await future
         except BaseException as exc:
-            # Only here can the bridge still hold the future: its drain forgets one it resolves.
-            if not future.done() or future.cancelled():
-                bridge.forget(token)
+            # Only here can the bridge still hold the future (its drain drops one it resolves);
+            # forgetting a token it no longer holds does nothing.
+            bridge.forget(token)
             if isinstance(exc, asyncio.CancelledError):
                 self._core.cancel(request_id)
             raise
