@@ -7,9 +7,13 @@
 #include <nanobind/nanobind.h>
 
 #include <exception>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace serendip::binding {
+
+class MeshHandle;
 
 /// Raises the Python error `serendip._errors.<name>` with `message` (module.cpp).
 [[noreturn]] void raise_error(const char* name, const std::string& message);
@@ -30,6 +34,15 @@ LoopBridgePtr bridge_of(nanobind::handle bridge);
 /// 0) when its answer came already, else (id, future, token), the future listening for it
 /// (bridge.cpp; see LoopBridge.listen).
 nanobind::tuple answer_or_listen(nanobind::handle bridge, LoopWaiter& waiter, RequestId id);
+/// Opens a request to `agent` with `waiter` and queues it; its id, or 0 when the mailbox is
+/// full (nothing was opened). Raises the Python error for any other refusal (mesh.cpp).
+RequestId request_to(MeshHandle& h, const AgentCellPtr& agent, nanobind::handle payload,
+                     std::optional<std::string_view> sender, std::optional<double> timeout,
+                     WaiterPtr waiter);
+/// The queries `bridge`'s loop may still answer inside their calls before it must turn: a
+/// plain handler's (wake_locally) and an idle async handler's that ends without suspending
+/// (Dispatcher.ask) count alike (bridge.cpp).
+int& inline_budget(nanobind::handle bridge);
 /// Mesh, AgentRef and Envelope (mesh.cpp).
 void bind_mesh(nanobind::module_& m);
 /// Context, what handlers receive (context.cpp).

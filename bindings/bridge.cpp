@@ -414,6 +414,16 @@ void bind_bridge(nb::module_& m) {
            "if it came already). Drop it with forget(token) if nobody awaits it any more. "
            "Loop thread only.")
       .def(
+          "answer_or_listen",
+          [](nb::handle self, LoopWaiter& waiter, RequestId request_id) {
+            return answer_or_listen(self, waiter, request_id);
+          },
+          nb::arg("waiter"), nb::arg("request_id"),
+          nb::sig("def answer_or_listen(self, waiter: LoopWaiter, request_id: int) -> "
+                  "tuple[int, typing.Any, int]"),
+          "(request_id, outcome, 0) if the waiter holds its outcome, else (request_id, "
+          "future, token) as listen() gives them. Loop thread only.")
+      .def(
           "new_wait",
           [](BridgeHandle& h) {
             std::shared_ptr<LoopWaiter> waiter = h.bridge->make_waiter();
@@ -442,6 +452,8 @@ void bind_bridge(nb::module_& m) {
 }
 
 LoopBridgePtr bridge_of(nb::handle handle) { return nb::cast<BridgeHandle&>(handle).bridge; }
+
+int& inline_budget(nb::handle bridge) { return nb::cast<BridgeHandle&>(bridge).inline_budget; }
 
 nb::tuple answer_or_listen(nb::handle bridge, LoopWaiter& waiter, RequestId id) {
   if (std::optional<Outcome> outcome = waiter.take()) {

@@ -7,9 +7,12 @@
 
 #include <serendip/envelope.hpp>
 #include <serendip/handling_meter.hpp>
+#include <serendip/loop_bridge.hpp>
 #include <serendip/mesh.hpp>
 
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string_view.h>
 
 #include <algorithm>
 #include <string>
@@ -56,6 +59,19 @@ bool awaitable(nb::handle obj) {
   constexpr int kIterableCoroutine = 0x100;  // CO_ITERABLE_COROUTINE: @types.coroutine
   return PyGen_Check(obj.ptr()) &&
          (nb::cast<int>(obj.attr("gi_code").attr("co_flags")) & kIterableCoroutine) != 0;
+}
+
+// Whether this thread has used half of Python's recursion limit. A query from a handler runs
+// an idle target's handler nested in the same stack (Dispatcher::ask); past that depth the
+// target's runner Task, on a stack of its own, takes it, so a long chain of queries never
+// meets the limit.
+bool deep_in_stack() {
+  PyThreadState* ts = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030C0000
+  return ts->py_recursion_remaining < ts->py_recursion_limit / 2;
+#else
+  return ts->recursion_remaining < ts->recursion_limit / 2;
+#endif
 }
 
 std::string describe(nb::handle exc) {
@@ -254,6 +270,50 @@ class Dispatcher {
     }
     return nb::int_(completed);
   }
+
+  /// AgentRunner.query_here's one call, made on the home loop while no runner works: claims
+  /// the mailbox (a push then readies no runner), asks the agent with a waiter of `bridge`,
+  /// and starts the handler at once if the request is the next message. Returns
+  /// (id, step, waiter) when the handler suspended, for the asking Task to await before it
+  /// takes the outcome (LoopBridge.answer_or_listen); else as Mesh.query does: (id, outcome,
+  /// 0) answered, (id, future, token) when other messages are ahead, (0, waiter, 0) full.
+  /// None, asking nothing, when the loop must turn first (inline_budget) or the stack is
+  /// deep already (deep_in_stack).
+  nb::object ask(nb::handle bridge, nb::handle payload, std::optional<std::string_view> sender,
+                 std::optional<double> timeout) {
+    int& budget = inline_budget(bridge);
+    if (budget <= 0 || deep_in_stack()) return nb::none();
+    std::shared_ptr<LoopWaiter> waiter = bridge_of(bridge)->make_waiter();
+    cell_->mailbox().claim();
+    const RequestId id = request_to(*handle_, cell_, payload, sender, timeout, waiter);
+    if (id == 0) return nb::make_tuple(0, waiter, 0);
+    nb::object step = start_request(id);
+    if (nb::isinstance<HandlerStep>(step)) return nb::make_tuple(id, step, waiter);
+    if (step.is_none()) --budget;  // it ended inside the call: no turn of the loop
+    return answer_or_listen(bridge, *waiter, id);
+  }
+
+  /// Starts request `id` if it is the next message: its HandlerStep if it suspended, None if
+  /// it ended (answered, failed or expired), or False, taking nothing, when another message
+  /// is ahead of it.
+  nb::object start_request(RequestId id) {
+    Finished finished{mesh()};
+    RunOfCopies run{*this};
+    const Envelope* queued = stopped_ ? nullptr : peek();
+    if (queued == nullptr || queued->request_id != id) return nb::bool_(false);
+    EnvelopePtr env = next();
+    if (expired(*env)) {
+      ++finished.count;
+      return nb::none();
+    }
+    Started s = start(*env, finished);
+    if (!s.coro.is_valid()) return nb::none();
+    return suspended(*env, s.coro, s.copy, std::move(s.yielded), s.started);
+  }
+
+  /// Makes the mailbox idle, so that its next push readies the runner, if no message is left
+  /// to take; returns whether it did. For a runner that alone holds the mailbox.
+  bool try_idle() { return cursor_ == batch_.size() && cell_->mailbox().try_idle(); }
 
   /// Goes on from `step`, whose one-way message was just settled, with the next messages while
   /// they are one-way: each is started in `step`'s place until one suspends (PYGEN_NEXT, `out`
@@ -807,6 +867,16 @@ void bind_dispatcher(nb::module_& m) {
            nb::sig("def run_async(self, limit: int) -> HandlerStep | int | None"),
            "Runs coroutine handlers until one suspends (returned for the caller to await), "
            "`limit` completed (returns the int), or the mailbox is idle (None).")
+      .def("ask", &Dispatcher::ask, nb::arg("bridge"), nb::arg("payload").none(),
+           nb::arg("sender").none(), nb::arg("timeout").none(),
+           nb::sig("def ask(self, bridge: LoopBridge, payload: object, sender: str | None, "
+                   "timeout: float | None) -> tuple[int, typing.Any, typing.Any] | None"),
+           "Asks the agent from its home loop while no runner works, starting the handler in "
+           "the caller: (id, step, waiter) when it suspended (await the step, then "
+           "LoopBridge.answer_or_listen), else as Mesh.query returns; None, asking nothing, "
+           "when the loop must turn first or the stack is half deep as Python allows.")
+      .def("try_idle", &Dispatcher::try_idle,
+           "Makes the mailbox idle if no message is left to take; True if it did.")
       .def("stop", &Dispatcher::stop, "Takes no more messages.");
 }
 

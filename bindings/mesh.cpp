@@ -189,20 +189,30 @@ PyMethodDef tell_nowait_def{
     "Sends a one-way message or raises MailboxFull at once. Any thread; never blocks.\n\n"
     "Raises AgentNotFound, MailboxFull or MeshClosed."};
 
+}  // namespace
+
+RequestId request_to(MeshHandle& h, const AgentCellPtr& agent, nb::handle payload,
+                     std::optional<std::string_view> sender, std::optional<double> timeout,
+                     WaiterPtr waiter) {
+  EnvelopePtr env = make(agent, payload, sender);
+  Sent sent = h.get().request(agent, env, std::move(waiter), deadline_for(timeout));
+  if (sent.result == RouteResult::full) return 0;
+  if (sent.result != RouteResult::delivered) raise_refused(h, sent.result, agent->name());
+  return sent.request;
+}
+
+namespace {
+
 // A request's id, or 0 when the mailbox is full (nothing was opened; wait for space and retry).
 RequestId request(MeshHandle& h, std::string_view target, nb::handle payload,
                   std::optional<std::string_view> sender, std::optional<double> timeout,
                   WaiterPtr waiter) {
   AgentCellPtr agent = find_open(h, target, sender);
-  EnvelopePtr env = make(agent, payload, sender);
   // A query that will take its answer from its LoopWaiter right after this call lets its
   // loop run the target's work inside it (bridge.cpp, wake_locally).
   auto* loop_waiter = dynamic_cast<LoopWaiter*>(waiter.get());
   LoopBridge::QueryScope scope(loop_waiter != nullptr && loop_waiter->unlistened());
-  Sent sent = h.get().request(agent, env, std::move(waiter), deadline_for(timeout));
-  if (sent.result == RouteResult::full) return 0;
-  if (sent.result != RouteResult::delivered) raise_refused(h, sent.result, target);
-  return sent.request;
+  return request_to(h, agent, payload, sender, timeout, std::move(waiter));
 }
 
 // The hot path of `await query` (_mesh.py): request() with a waiter of `bridge`'s loop, then

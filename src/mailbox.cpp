@@ -120,6 +120,11 @@ std::size_t Mailbox::take_dropped(std::vector<EnvelopePtr>& out) {
   return n;
 }
 
+void Mailbox::claim() {
+  std::lock_guard lock(mutex_);
+  scheduled_ = true;
+}
+
 bool Mailbox::try_idle() {
   std::lock_guard lock(mutex_);
   if (!urgent_.empty() || !normal_.empty()) return false;

@@ -71,6 +71,10 @@ class Mailbox {
   /// earlier drop visible to it).
   std::size_t take_dropped(std::vector<EnvelopePtr>& out);
 
+  /// Makes the mailbox scheduled without a push, for an owner about to pop it: pushes arm
+  /// nothing until its next pop that finds nothing, or `try_idle`. Owner only.
+  void claim();
+
   /// Makes the mailbox idle if it is empty, so that the next push arms it; returns whether
   /// it did. Lets an owner that may run several handlers at once learn about new work while
   /// its running handlers are busy. Owner only.

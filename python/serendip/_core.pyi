@@ -75,6 +75,11 @@ class LoopBridge:
         (future, token): a future on the loop that the waiter's outcome resolves (at once if it came already). Drop it with forget(token) if nobody awaits it any more. Loop thread only.
         """
 
+    def answer_or_listen(self, waiter: LoopWaiter, request_id: int) -> tuple[int, Any, int]:
+        """
+        (request_id, outcome, 0) if the waiter holds its outcome, else (request_id, future, token) as listen() gives them. Loop thread only.
+        """
+
     def new_wait(self) -> tuple[asyncio.Future[tuple[int, object, str, str]], Waiter, int]:
         """
         (future, waiter, token): a future on the loop and the waiter that resolves it.
@@ -326,6 +331,14 @@ class Dispatcher:
         """
         Runs coroutine handlers until one suspends (returned for the caller to await), `limit` completed (returns the int), or the mailbox is idle (None).
         """
+
+    def ask(self, bridge: LoopBridge, payload: object, sender: str | None, timeout: float | None) -> tuple[int, Any, Any] | None:
+        """
+        Asks the agent from its home loop while no runner works, starting the handler in the caller: (id, step, waiter) when it suspended (await the step, then LoopBridge.answer_or_listen), else as Mesh.query returns; None, asking nothing, when the loop must turn first or the stack is half deep as Python allows.
+        """
+
+    def try_idle(self) -> bool:
+        """Makes the mailbox idle if no message is left to take; True if it did."""
 
     def stop(self) -> None:
         """Takes no more messages."""

@@ -662,11 +662,20 @@ class LocalMesh:
                 f"agent {target!r} queried itself from its own handler: with "
                 "max_concurrency=1 that can only deadlock"
             )
-        bridge = bridge_for(asyncio.get_running_loop())
-        # One native call requests and, since a plain handler on this loop may answer inside
-        # it, hands back that answer (the round trip needs neither a future nor a turn), else
-        # a future listening for it.
-        request_id, got, token = self._core.query(bridge, target, payload, sender, timeout)
+        loop = asyncio.get_running_loop()
+        runner = self._runners.get(target)
+        if runner is not None and runner._parked is not None and runner.loop is loop:
+            # An async agent idle on this loop: its handler runs in this Task (None: it did
+            # not, the loop must turn first).
+            bridge = runner.bridge
+            asked = await runner.query_here(payload, sender, timeout)
+        else:
+            bridge = bridge_for(loop)
+            asked = None
+        # Otherwise one native call requests and, since a plain handler on this loop may
+        # answer inside it, hands back that answer (the round trip needs neither a future nor
+        # a turn), else a future listening for it.
+        request_id, got, token = asked or self._core.query(bridge, target, payload, sender, timeout)
         if token:
             future = got
         elif request_id:

@@ -107,6 +107,9 @@ class AgentRunner:
         # cheaper than creating a Task per burst of work.
         self._parked: asyncio.Future[None] | None = None
         self._parked_task: asyncio.Task[None] | None = None
+        # The Task of a query running its handler in the parked runner's place (query_here),
+        # and that request: while it runs, the parked runner stays asleep.
+        self._lent_to: tuple[asyncio.Task[Any], int] | None = None
         self._running: dict[int, asyncio.Task[None]] = {}  # request id -> task handling it
         self._abandoned: set[int] = set()
         self._drained: asyncio.Future[None] | None = None  # what drain() awaits
@@ -156,9 +159,21 @@ class AgentRunner:
         # A parked runner is idle: cancelled, but not waited for (its loop may be stopping).
         idle = self._parked_task if self._parked is not None else None
         self._parked = None
-        busy = [task for task in self._tasks if task is not caller and task is not idle]
+        # A handler running in the parked runner's place (query_here) is abandoned like a
+        # runner's; that runner, woken once the handler has ended, is waited for in its stead
+        # and not cancelled. Unless the handler is the one stopping its own agent: nothing may
+        # wait for it then.
+        lender = self._parked_task if self._lent_to is not None else None
+        spared: set[asyncio.Task[Any] | None] = {caller, idle}
+        if self._lent_to is not None:
+            asker, request_id = self._lent_to
+            if asker is caller:
+                spared.add(lender)
+            else:
+                self.abandon(request_id)
+        busy = [task for task in self._tasks if task not in spared]
         for task in self._tasks:
-            if task is not caller:
+            if task is not caller and task is not lender:
                 task.cancel()
         if busy:
             await asyncio.gather(*busy, return_exceptions=True)
@@ -203,6 +218,77 @@ class AgentRunner:
         if task is not None and request_id not in self._abandoned:
             self._abandoned.add(request_id)
             task.cancel()
+
+    async def query_here(
+        self, payload: Any, sender: str | None, timeout: float | None
+    ) -> tuple[int, Any, Any] | None:
+        """Asks this agent from a Task on its home loop while its runner is parked: the handler
+        runs in the asking Task, in the parked runner's place. Returns what ``Mesh.query``
+        returns, or None, asking nothing, when the loop must turn first (a Task asking in a
+        loop handlers that never suspend would otherwise starve it). Home loop only, and only
+        while ``_parked`` is set.
+
+        The handler is stepped as the runner steps it (the same context copy, statistics and
+        answer) with no Task switch on the way in or out, so a query to an idle async agent
+        costs about what a plain call through a coroutine does. Cancelling the asker cancels
+        the handler, as cancelling a query always did; the request's end (deadline, close,
+        removal) cancels it through ``abandon``, as it would cancel a runner's Task.
+        """
+        wake = self._parked
+        assert wake is not None
+        self._parked = None  # lent: the runner sleeps on until _give_back
+        try:
+            asked = self._dispatcher.ask(self.bridge, payload, sender, timeout)
+        except BaseException:
+            self._give_back(wake)
+            raise
+        if asked is None or type(asked[1]) is not _core.HandlerStep:
+            self._give_back(wake)  # it ended inside the call, or others were queued first
+            return asked
+        request_id, step, waiter = asked
+        task = asyncio.current_task()
+        assert task is not None
+        self._lent_to = (task, request_id)
+        self._running[request_id] = task
+        # Cancellations asked for before this query are not its own (Python 3.11's TaskGroup
+        # leaves one behind, for one); asyncio.timeout compares the same way.
+        cancelling = task.cancelling()
+        abandoned = False
+        try:
+            await step
+        except asyncio.CancelledError as exc:
+            if request_id in self._abandoned:
+                abandoned = True
+                step.settle(None, None, False)  # the request ended: its outcome is in the waiter
+            elif task.cancelling() > cancelling:
+                step.settle(None, None, False)  # the asker's own cancellation ends the request
+                self._mesh._core.cancel(request_id)
+                raise
+            else:
+                step.settle(None, exc, True)  # the handler's own CancelledError: its failure
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: the loop's too
+            step.settle(None, exc, True)
+            raise
+        finally:
+            self._lent_to = None
+            self._done_with(request_id, task)
+            self._give_back(wake)
+        if abandoned and task.cancelling() > cancelling:
+            raise asyncio.CancelledError  # the asker was cancelled too while it was abandoned
+        return self.bridge.answer_or_listen(waiter, request_id)
+
+    def _give_back(self, wake: asyncio.Future[None]) -> None:
+        """Ends a loan of the parked runner's place (query_here)."""
+        if wake.done():  # the parked runner was cancelled meanwhile (its loop is ending)
+            self._tasks.discard(self._parked_task)  # it held the asker's place until now
+            if not self._stopped and not self._dispatcher.try_idle():
+                self._spawn_if_free()  # the claimed mailbox readies no one: start a runner
+        elif self._stopped or len(self._tasks) > 1 or not self._dispatcher.try_idle():
+            wake.set_result(None)  # the runner goes on with what is left, or to its end
+        else:
+            self._parked = wake
+        if self._drained is not None:
+            self._notify_drained()
 
     def _spawn_if_free(self) -> None:
         if len(self._tasks) < self._max_concurrency:
@@ -279,7 +365,9 @@ class AgentRunner:
                         if request_id:
                             self._done_with(request_id, task)
         finally:
-            self._tasks.discard(task)
+            # A runner lent to an asking Task (query_here) holds that Task's place till then.
+            if self._lent_to is None or task is not self._parked_task:
+                self._tasks.discard(task)
             if self._drained is not None:
                 self._notify_drained()
 

@@ -137,6 +137,35 @@ TEST(Mailbox, only_the_push_into_an_idle_mailbox_arms_it) {
   EXPECT_EQ(push_urgent(uut, 4), PushResult::armed);
 }
 
+TEST(Mailbox, try_idle_makes_only_an_empty_mailbox_idle) {
+  Mailbox uut(8);
+  EXPECT_EQ(push(uut, 0), PushResult::armed);
+  EXPECT_FALSE(uut.try_idle());  // a message is queued: still scheduled
+  EXPECT_EQ(push(uut, 1), PushResult::accepted);
+  EXPECT_NE(uut.pop(), nullptr);
+  EXPECT_NE(uut.pop(), nullptr);
+  EXPECT_TRUE(uut.try_idle());  // empty: idle without an empty pop
+  EXPECT_EQ(push(uut, 2), PushResult::armed);
+}
+
+TEST(Mailbox, a_claimed_mailbox_arms_nothing_until_it_goes_idle_again) {
+  Mailbox uut(8);
+  uut.claim();
+  EXPECT_EQ(push(uut, 0), PushResult::accepted);  // the claiming owner pops it
+  EXPECT_EQ(push_urgent(uut, 1), PushResult::accepted);
+  EXPECT_FALSE(uut.try_idle());
+  EXPECT_EQ(number(uut.pop()), 1);
+  EXPECT_EQ(number(uut.pop()), 0);
+  EXPECT_TRUE(uut.try_idle());
+  EXPECT_EQ(push(uut, 2), PushResult::armed);
+  uut.claim();  // claiming a scheduled mailbox changes nothing
+  EXPECT_EQ(push(uut, 3), PushResult::accepted);
+  EXPECT_NE(uut.pop(), nullptr);
+  EXPECT_NE(uut.pop(), nullptr);
+  EXPECT_EQ(uut.pop(), nullptr);
+  EXPECT_EQ(push(uut, 4), PushResult::armed);
+}
+
 TEST(Mailbox, a_pop_that_skips_the_normal_lane_leaves_it_queued_and_the_mailbox_idle) {
   Mailbox uut(8);
   EXPECT_EQ(push(uut, 0), PushResult::armed);

@@ -1077,11 +1077,19 @@ class Increment(Agent):
         return message + 1
 
 
+class AsyncIncrement(Agent):
+    async def on_message(self, message: Any, ctx: Context) -> Any:
+        return message + 1
+
+
 @pytest.mark.asyncio
-async def test_a_plain_handler_on_the_callers_loop_answers_without_a_turn_yet_the_loop_still_turns(
-    amesh: LocalMesh,
+@pytest.mark.parametrize("agent", [Increment, AsyncIncrement])
+async def test_a_handler_on_the_callers_loop_answers_without_a_turn_yet_the_loop_still_turns(
+    amesh: LocalMesh, agent: type[Agent]
 ) -> None:
-    amesh.add_agent(Increment("inc"))
+    # A plain handler runs inside the request call; an async one that never suspends, inside
+    # the asking Task once its runner has parked after the first message.
+    amesh.add_agent(agent("inc"))
     assert await amesh.query("inc", 0) == 1  # the loop's bridge has drained: it knows its thread
     await asyncio.sleep(0)  # a fresh turn: the inline budget is whole
     done = 0

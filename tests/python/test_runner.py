@@ -17,7 +17,7 @@ import pytest
 import serendip
 from serendip import Agent, Context
 
-from _support import SAFETY, Gate, Twin, TwinRunner
+from _support import SAFETY, Gate, Twin, TwinRunner, until
 
 # Set by the tests before add_agent (seen by handlers) and inside handlers (not seen by the next).
 request_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_var", default="unset")
@@ -451,6 +451,293 @@ async def test_far_fewer_tasks_than_messages_are_created(amesh: serendip.LocalMe
         loop.set_task_factory(previous)
     assert handled == 500
     assert 1 <= len(created) <= 10, created
+
+
+# -- a query from the home loop runs an idle agent's handler in the asking Task -----------------
+
+
+class Sleeper(Agent):
+    """Answers after ``message`` seconds (None: never); records how each invocation ended."""
+
+    def __init__(self, name: str, **kw: Any) -> None:
+        super().__init__(name, **kw)
+        self.ended: list[str] = []
+        self.tasks: list[asyncio.Task[Any] | None] = []  # the Task each invocation ran in
+        self.active = 0
+
+    async def on_message(self, message: Any, ctx: Context) -> Any:
+        self.tasks.append(asyncio.current_task())
+        self.active += 1
+        try:
+            await asyncio.sleep(SAFETY_LONG if message is None else message)
+        except asyncio.CancelledError:
+            self.ended.append("cancelled")
+            raise
+        finally:
+            self.active -= 1
+        self.ended.append("answered")
+        return asyncio.current_task()
+
+    def on_stop(self, ctx: Context) -> None:
+        self.ended.append("stopped")
+
+
+async def parked_sleeper(mesh: serendip.LocalMesh) -> Sleeper:
+    """A Sleeper whose first message has started its runner Task, which has parked."""
+    sleeper = mesh.add_agent(Sleeper("sleeper"))
+    await mesh.query("sleeper", 0)
+    sleeper.ended.clear()
+    return sleeper
+
+
+async def asking(mesh: serendip.LocalMesh, sleeper: Sleeper, message: Any) -> asyncio.Task[Any]:
+    """A Task querying ``sleeper``, once the handler has started inside it."""
+    query = asyncio.create_task(mesh.query(sleeper.name, message))
+    assert await until(lambda: sleeper.active == 1)
+    assert sleeper.tasks[-1] is query
+    return query
+
+
+@pytest.mark.asyncio
+async def test_a_query_from_the_home_loop_runs_an_idle_async_handler_in_the_asking_task(
+    amesh: serendip.LocalMesh,
+) -> None:
+    sleeper = amesh.add_agent(Sleeper("sleeper"))
+    # The first message starts the agent's runner Task, which then parks.
+    first = await amesh.query("sleeper", 0)
+    assert first is not asyncio.current_task() and first.get_name() == "serendip:sleeper"
+    asker = asyncio.create_task(amesh.query("sleeper", 0))
+    assert await asker is asker  # no Task switch on the way in or out
+    assert await amesh.query("sleeper", 0) is asyncio.current_task()
+    stats = amesh.metrics()["agents"]["sleeper"]
+    assert (stats["handled"], stats["failed"], stats["in_flight"]) == (3, 0, 0)
+    assert sleeper.ended == ["answered"] * 3
+
+
+@pytest.mark.asyncio
+async def test_a_deadline_cancels_the_handler_in_the_asking_task_and_leaves_that_task_uncancelled(
+    amesh: serendip.LocalMesh,
+) -> None:
+    sleeper = await parked_sleeper(amesh)
+    with pytest.raises(serendip.QueryTimeout):
+        await amesh.query("sleeper", None, timeout=0.05)
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    assert sleeper.ended == ["cancelled"]
+    assert await amesh.query("sleeper", 0) is task  # the agent is idle again, and runs here
+    assert amesh.metrics()["agents"]["sleeper"]["handled"] == 3
+
+
+@pytest.mark.asyncio
+async def test_the_askers_own_timeout_cancels_the_handler_running_in_it(
+    amesh: serendip.LocalMesh,
+) -> None:
+    sleeper = await parked_sleeper(amesh)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await amesh.query("sleeper", None)
+    assert sleeper.ended == ["cancelled"]
+    assert await amesh.query("sleeper", 0) is asyncio.current_task()
+    assert amesh.metrics()["agents"]["sleeper"]["in_flight"] == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("max_concurrency", [1, 2])
+async def test_a_handler_in_an_asking_task_counts_against_max_concurrency(
+    amesh: serendip.LocalMesh, gate: Gate, max_concurrency: int
+) -> None:
+    class Gated(Agent):
+        def __init__(self) -> None:
+            super().__init__("gated", max_concurrency=max_concurrency)
+            self.active = 0
+            self.most_active = 0
+            self.tasks: list[asyncio.Task[Any] | None] = []
+
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            if message == "warm-up":
+                return message
+            self.tasks.append(asyncio.current_task())
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+            try:
+                await gate.wait()
+            finally:
+                self.active -= 1
+            return message
+
+    gated = amesh.add_agent(Gated())
+    await amesh.query("gated", "warm-up")  # starts the runner Task, which parks
+    queries = [asyncio.create_task(amesh.query("gated", n)) for n in range(3)]
+    assert await until(lambda: gate.entered == max_concurrency)
+    for _ in range(10):
+        await asyncio.sleep(0)  # room for a handler too many to start
+    assert gated.active == max_concurrency
+    assert gated.tasks[0] is queries[0]  # the first ran in its asking Task
+    gate.open()
+    assert await asyncio.wait_for(asyncio.gather(*queries), SAFETY) == [0, 1, 2]
+    assert gated.most_active == max_concurrency
+
+
+@pytest.mark.asyncio
+async def test_one_way_messages_queued_first_are_handled_first(amesh: serendip.LocalMesh) -> None:
+    seen: list[Any] = []
+
+    class Recorder(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            await asyncio.sleep(0)
+            seen.append(message)
+            return message
+
+    amesh.add_agent(Recorder("recorder"))
+    await amesh.query("recorder", "warm-up")  # starts the runner Task, which parks
+    for n in range(3):
+        await amesh.send_to("recorder", n)
+    assert await amesh.query("recorder", "query") == "query"
+    assert seen == ["warm-up", 0, 1, 2, "query"]
+
+
+@pytest.mark.asyncio
+async def test_the_mesh_is_not_idle_while_a_handler_runs_in_an_asking_task(
+    amesh: serendip.LocalMesh, gate: Gate
+) -> None:
+    class Gated(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            if message != "warm-up":
+                self.task = asyncio.current_task()
+                await gate.wait()
+            return message
+
+    gated = amesh.add_agent(Gated("gated"))
+    await amesh.query("gated", "warm-up")  # starts the runner Task, which parks
+    query = asyncio.create_task(amesh.query("gated", "q"))
+    assert await until(lambda: gate.entered == 1)
+    idle = asyncio.create_task(amesh.wait_idle())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert gated.task is query
+    assert not idle.done()
+    gate.open()
+    assert await asyncio.wait_for(query, SAFETY) == "q"
+    await asyncio.wait_for(idle, SAFETY)
+
+
+@pytest.mark.asyncio
+async def test_closing_the_mesh_cancels_a_handler_in_an_asking_task_before_on_stop(
+    amesh: serendip.LocalMesh,
+) -> None:
+    sleeper = await parked_sleeper(amesh)
+    query = await asking(amesh, sleeper, None)
+    await asyncio.wait_for(amesh.aclose(), SAFETY)
+    assert sleeper.ended == ["cancelled", "stopped"]
+    with pytest.raises(serendip.MeshClosed):
+        await asyncio.wait_for(query, SAFETY)
+    assert not query.cancelled()
+
+
+@pytest.mark.asyncio
+async def test_removing_an_agent_drains_the_handler_in_an_asking_task_before_on_stop(
+    amesh: serendip.LocalMesh,
+) -> None:
+    sleeper = await parked_sleeper(amesh)
+    query = await asking(amesh, sleeper, 0.05)
+    amesh.remove_agent("sleeper")  # on its own loop: scheduled, draining first
+    assert await asyncio.wait_for(query, SAFETY) is query
+    assert await until(lambda: sleeper.ended == ["answered", "stopped"])
+    assert "sleeper" not in amesh.agents
+
+
+@pytest.mark.asyncio
+async def test_removing_an_agent_undrained_cancels_the_handler_in_an_asking_task_before_on_stop(
+    amesh: serendip.LocalMesh,
+) -> None:
+    sleeper = await parked_sleeper(amesh)
+    query = await asking(amesh, sleeper, None)
+    amesh.remove_agent("sleeper", drain=False)
+    with pytest.raises(serendip.AgentNotFound, match="left the mesh before answering"):
+        await asyncio.wait_for(query, SAFETY)
+    assert await until(lambda: sleeper.ended == ["cancelled", "stopped"])
+
+
+@pytest.mark.asyncio
+async def test_messages_queued_behind_a_handler_in_an_asking_task_outlive_a_cancelled_runner(
+    amesh: serendip.LocalMesh, gate: Gate
+) -> None:
+    seen: list[Any] = []
+
+    class Gated(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            if message == "q":
+                await gate.wait()
+            seen.append(message)
+            return message
+
+    amesh.add_agent(Gated("gated"))
+    await amesh.query("gated", "warm-up")  # starts the runner Task, which parks
+    parked = amesh._runners["gated"]._parked_task
+    assert parked is not None
+    query = asyncio.create_task(amesh.query("gated", "q"))
+    assert await until(lambda: gate.entered == 1)
+    parked.cancel()  # as a loop's shutdown would
+    assert await until(parked.done)
+    await amesh.send_to("gated", "later")  # queued behind the handler in `query`
+    gate.open()
+    assert await asyncio.wait_for(query, SAFETY) == "q"
+    await asyncio.wait_for(amesh.wait_idle(), SAFETY)
+    assert seen == ["warm-up", "q", "later"]
+
+
+@pytest.mark.asyncio
+async def test_a_chain_of_queries_longer_than_the_recursion_limit_allows_still_answers(
+    amesh: serendip.LocalMesh,
+) -> None:
+    class Link(Agent):
+        def __init__(self, name: str, next_: str | None) -> None:
+            super().__init__(name)
+            self.next = next_
+
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            if message == "warm-up" or self.next is None:
+                return 0
+            return 1 + await ctx.query(self.next, message)
+
+    # Each link nests its target's handler in the asking Task, until the stack is half as
+    # deep as Python allows; runner Tasks, on stacks of their own, take the rest.
+    n = sys.getrecursionlimit()
+    for i in range(n):
+        amesh.add_agent(Link(f"link{i}", f"link{i + 1}" if i + 1 < n else None))
+    for i in range(n):
+        await amesh.query(f"link{i}", "warm-up")  # starts each runner Task, which parks
+    assert await amesh.query("link0", "go") == n - 1
+
+
+@pytest.mark.asyncio
+async def test_a_handler_in_an_asking_task_may_close_its_own_mesh(
+    amesh: serendip.LocalMesh,
+) -> None:
+    class Closer(Agent):
+        def __init__(self) -> None:
+            super().__init__("closer")
+            self.stopped = False
+
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            if message == "warm-up":
+                return message
+            self.task = asyncio.current_task()
+            await asyncio.sleep(0)
+            await ctx.mesh.aclose()
+            return "closed"
+
+        def on_stop(self, ctx: Context) -> None:
+            self.stopped = True
+
+    closer = amesh.add_agent(Closer())
+    await amesh.query("closer", "warm-up")  # starts the runner Task, which parks
+    asker = asyncio.create_task(amesh.query("closer", "close"))
+    with pytest.raises(serendip.MeshClosed):
+        await asyncio.wait_for(asker, SAFETY)
+    assert closer.task is asker
+    assert closer.stopped
+    assert amesh.closed
 
 
 # -- ordering and concurrency -------------------------------------------------------------------
