@@ -6,7 +6,8 @@ one message are not seen by the next) and answers requests. Plain handlers run a
 drain pass. Coroutine handlers run inside real asyncio Tasks, but not one Task per message: up
 to ``max_concurrency`` runner tasks each ask the dispatcher for work, which steps handler after
 handler inside the calling task and hands back only those that suspend, as a native
-``HandlerStep`` the task awaits.
+``HandlerStep`` the task awaits. A query from a Task on the home loop while the one runner is
+parked takes that runner's place instead (``query_here``): the handler runs in the asking Task.
 """
 
 from __future__ import annotations
@@ -250,8 +251,9 @@ class AgentRunner:
         assert task is not None
         self._lent_to = (task, request_id)
         self._running[request_id] = task
-        # Cancellations asked for before this query are not its own (Python 3.11's TaskGroup
-        # leaves one behind, for one); asyncio.timeout compares the same way.
+        # What abandon adds to the asker's cancellation count is taken back (_done_with), and
+        # only a count above this one is another cancellation (Python 3.11's TaskGroup can
+        # leave one behind): asyncio.timeout compares the same way.
         cancelling = task.cancelling()
         abandoned = False
         try:
@@ -260,8 +262,10 @@ class AgentRunner:
             if request_id in self._abandoned:
                 abandoned = True
                 step.settle(None, None, False)  # the request ended: its outcome is in the waiter
-            elif task.cancelling() > cancelling:
-                step.settle(None, None, False)  # the asker's own cancellation ends the request
+            elif task.cancelling():
+                # The asker's own cancellation (one asked for before the query too): it ends
+                # the request, as the runner's judges a runner Task's (_unsettled).
+                step.settle(None, None, False)
                 self._mesh._core.cancel(request_id)
                 raise
             else:

@@ -542,6 +542,28 @@ async def test_the_askers_own_timeout_cancels_the_handler_running_in_it(
 
 
 @pytest.mark.asyncio
+async def test_a_cancellation_pending_when_the_asker_queries_cancels_the_query(
+    amesh: serendip.LocalMesh,
+) -> None:
+    sleeper = await parked_sleeper(amesh)
+
+    async def cancelled_asker() -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()  # delivered at its next suspension: inside the handler
+        return await amesh.query("sleeper", 0.05)
+
+    asker = asyncio.create_task(cancelled_asker())
+    with pytest.raises(asyncio.CancelledError):
+        await asker
+    assert sleeper.tasks[-1] is asker
+    assert sleeper.ended == ["cancelled"]
+    assert await amesh.query("sleeper", 0) is asyncio.current_task()
+    stats = amesh.metrics()["agents"]["sleeper"]
+    assert (stats["failed"], stats["in_flight"]) == (0, 0)
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("max_concurrency", [1, 2])
 async def test_a_handler_in_an_asking_task_counts_against_max_concurrency(
     amesh: serendip.LocalMesh, gate: Gate, max_concurrency: int
