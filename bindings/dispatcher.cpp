@@ -272,7 +272,8 @@ class Dispatcher {
   }
 
   /// AgentRunner.query_here's one call, made on the home loop while no runner works: claims
-  /// the mailbox (a push then readies no runner), asks the agent with a waiter of `bridge`,
+  /// the mailbox (so that its own push readies no runner), asks the agent with a waiter of
+  /// `bridge`,
   /// and starts the handler at once if the request is the next message. Returns
   /// (id, step, waiter) when the handler suspended, for the asking Task to await before it
   /// takes the outcome (LoopBridge.answer_or_listen); else as Mesh.query does: (id, outcome,
@@ -288,7 +289,13 @@ class Dispatcher {
     const RequestId id = request_to(*handle_, cell_, payload, sender, timeout, waiter);
     if (id == 0) return nb::make_tuple(0, waiter, 0);
     nb::object step = start_request(id);
-    if (nb::isinstance<HandlerStep>(step)) return nb::make_tuple(id, step, waiter);
+    if (nb::isinstance<HandlerStep>(step)) {
+      // A request that ended while its handler's first step ran may have had its abandon
+      // dispatched already (the step querying a plain agent drains the bridge), before the
+      // runner knew which Task to cancel: abandon it again, for when it does.
+      if (!mesh().requests().pending(id)) bridge_of(bridge)->abandon(cell_, id);
+      return nb::make_tuple(id, step, waiter);
+    }
     if (step.is_none()) --budget;  // it ended inside the call: no turn of the loop
     return answer_or_listen(bridge, *waiter, id);
   }

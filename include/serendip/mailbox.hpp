@@ -72,7 +72,7 @@ class Mailbox {
   std::size_t take_dropped(std::vector<EnvelopePtr>& out);
 
   /// Makes the mailbox scheduled without a push, for an owner about to pop it: pushes arm
-  /// nothing until its next pop that finds nothing, or `try_idle`. Owner only.
+  /// nothing until a pop finds the end (a short `pop_batch` does) or `try_idle`. Owner only.
   void claim();
 
   /// Makes the mailbox idle if it is empty, so that the next push arms it; returns whether

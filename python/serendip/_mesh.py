@@ -666,7 +666,7 @@ class LocalMesh:
         runner = self._runners.get(target)
         if runner is not None and runner._parked is not None and runner.loop is loop:
             # An async agent idle on this loop: its handler runs in this Task (None: it did
-            # not, the loop must turn first).
+            # not, the loop must turn first or the stack is deep).
             bridge = runner.bridge
             asked = await runner.query_here(payload, sender, timeout)
         else:

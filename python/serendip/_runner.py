@@ -109,8 +109,10 @@ class AgentRunner:
         self._parked: asyncio.Future[None] | None = None
         self._parked_task: asyncio.Task[None] | None = None
         # The Task of a query running its handler in the parked runner's place (query_here),
-        # and that request: while it runs, the parked runner stays asleep.
+        # and that request: while it runs, the parked runner stays asleep. What stop() waits
+        # on for that handler's end, made only when stop() needs it.
         self._lent_to: tuple[asyncio.Task[Any], int] | None = None
+        self._loan_ended: asyncio.Future[None] | None = None
         self._running: dict[int, asyncio.Task[None]] = {}  # request id -> task handling it
         self._abandoned: set[int] = set()
         self._drained: asyncio.Future[None] | None = None  # what drain() awaits
@@ -160,21 +162,17 @@ class AgentRunner:
         # A parked runner is idle: cancelled, but not waited for (its loop may be stopping).
         idle = self._parked_task if self._parked is not None else None
         self._parked = None
-        # A handler running in the parked runner's place (query_here) is abandoned like a
-        # runner's; that runner, woken once the handler has ended, is waited for in its stead
-        # and not cancelled. Unless the handler is the one stopping its own agent: nothing may
-        # wait for it then.
-        lender = self._parked_task if self._lent_to is not None else None
-        spared: set[asyncio.Task[Any] | None] = {caller, idle}
-        if self._lent_to is not None:
-            asker, request_id = self._lent_to
-            if asker is caller:
-                spared.add(lender)
-            else:
-                self.abandon(request_id)
-        busy = [task for task in self._tasks if task not in spared]
+        busy: list[asyncio.Future[Any]] = [
+            task for task in self._tasks if task is not caller and task is not idle
+        ]
+        # A handler running in an asking Task (query_here) is abandoned and waited for like a
+        # runner's, unless it is the one stopping its own agent: nothing may wait for it then.
+        if self._lent_to is not None and self._lent_to[0] is not caller:
+            self.abandon(self._lent_to[1])
+            self._loan_ended = self.loop.create_future()
+            busy.append(self._loan_ended)
         for task in self._tasks:
-            if task is not caller and task is not lender:
+            if task is not caller:
                 task.cancel()
         if busy:
             await asyncio.gather(*busy, return_exceptions=True)
@@ -226,14 +224,16 @@ class AgentRunner:
         """Asks this agent from a Task on its home loop while its runner is parked: the handler
         runs in the asking Task, in the parked runner's place. Returns what ``Mesh.query``
         returns, or None, asking nothing, when the loop must turn first (a Task asking in a
-        loop handlers that never suspend would otherwise starve it). Home loop only, and only
-        while ``_parked`` is set.
+        loop handlers that never suspend would otherwise starve it) or the stack is half as
+        deep as Python allows. Home loop only, and only while ``_parked`` is set.
 
         The handler is stepped as the runner steps it (the same context copy, statistics and
         answer) with no Task switch on the way in or out, so a query to an idle async agent
         costs about what a plain call through a coroutine does. Cancelling the asker cancels
-        the handler, as cancelling a query always did; the request's end (deadline, close,
-        removal) cancels it through ``abandon``, as it would cancel a runner's Task.
+        the handler, and the asker gets its CancelledError even if the handler swallowed it;
+        the request's end (deadline, close, removal) cancels the handler through ``abandon``,
+        as it would cancel a runner's Task, and the asker gets that outcome once the handler
+        has ended.
         """
         wake = self._parked
         assert wake is not None
@@ -251,9 +251,11 @@ class AgentRunner:
         assert task is not None
         self._lent_to = (task, request_id)
         self._running[request_id] = task
-        # What abandon adds to the asker's cancellation count is taken back (_done_with), and
-        # only a count above this one is another cancellation (Python 3.11's TaskGroup can
-        # leave one behind): asyncio.timeout compares the same way.
+        # Two rules tell the asker's cancellation. A CancelledError out of the handler while
+        # any is asked for is the asker's, one asked for before the query too, as _unsettled
+        # judges a runner Task's. Once the handler has ended otherwise, only a count above
+        # this one is (what an abandonment adds, _done_with takes back), as asyncio.timeout
+        # compares: Python 3.11's TaskGroup can leave one behind.
         cancelling = task.cancelling()
         abandoned = False
         try:
@@ -263,9 +265,7 @@ class AgentRunner:
                 abandoned = True
                 step.settle(None, None, False)  # the request ended: its outcome is in the waiter
             elif task.cancelling():
-                # The asker's own cancellation (one asked for before the query too): it ends
-                # the request, as the runner's judges a runner Task's (_unsettled).
-                step.settle(None, None, False)
+                step.settle(None, None, False)  # the asker's cancellation ends the request
                 self._mesh._core.cancel(request_id)
                 raise
             else:
@@ -277,12 +277,21 @@ class AgentRunner:
             self._lent_to = None
             self._done_with(request_id, task)
             self._give_back(wake)
-        if abandoned and task.cancelling() > cancelling:
-            raise asyncio.CancelledError  # the asker was cancelled too while it was abandoned
-        return self.bridge.answer_or_listen(waiter, request_id)
+        answered = self.bridge.answer_or_listen(waiter, request_id)
+        # Cancelled while the handler ran, and kept from the asker by the abandonment or by a
+        # handler that swallowed it and answered. A failure stays the outcome: a 3.11
+        # TaskGroup whose child failed leaves its count behind.
+        if task.cancelling() > cancelling and (
+            abandoned or (not answered[2] and answered[1][0] == _core.STATUS_OK)
+        ):
+            raise asyncio.CancelledError
+        return answered
 
     def _give_back(self, wake: asyncio.Future[None]) -> None:
         """Ends a loan of the parked runner's place (query_here)."""
+        if self._loan_ended is not None:
+            self._loan_ended.set_result(None)  # stop() waits on it
+            self._loan_ended = None
         if wake.done():  # the parked runner was cancelled meanwhile (its loop is ending)
             self._tasks.discard(self._parked_task)  # it held the asker's place until now
             if not self._stopped and not self._dispatcher.try_idle():

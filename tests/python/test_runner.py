@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -600,22 +601,27 @@ async def test_a_handler_in_an_asking_task_counts_against_max_concurrency(
     assert gated.most_active == max_concurrency
 
 
+class Journal(Agent):
+    """Notes each message after one suspension and answers it."""
+
+    def __init__(self, name: str, **kw: Any) -> None:
+        super().__init__(name, **kw)
+        self.seen: list[Any] = []
+
+    async def on_message(self, message: Any, ctx: Context) -> Any:
+        await asyncio.sleep(0)
+        self.seen.append(message)
+        return message
+
+
 @pytest.mark.asyncio
 async def test_one_way_messages_queued_first_are_handled_first(amesh: serendip.LocalMesh) -> None:
-    seen: list[Any] = []
-
-    class Recorder(Agent):
-        async def on_message(self, message: Any, ctx: Context) -> Any:
-            await asyncio.sleep(0)
-            seen.append(message)
-            return message
-
-    amesh.add_agent(Recorder("recorder"))
-    await amesh.query("recorder", "warm-up")  # starts the runner Task, which parks
+    journal = amesh.add_agent(Journal("journal"))
+    await amesh.query("journal", "warm-up")  # starts the runner Task, which parks
     for n in range(3):
-        await amesh.send_to("recorder", n)
-    assert await amesh.query("recorder", "query") == "query"
-    assert seen == ["warm-up", 0, 1, 2, "query"]
+        await amesh.send_to("journal", n)
+    assert await amesh.query("journal", "query") == "query"
+    assert journal.seen == ["warm-up", 0, 1, 2, "query"]
 
 
 @pytest.mark.asyncio
@@ -730,6 +736,130 @@ async def test_a_chain_of_queries_longer_than_the_recursion_limit_allows_still_a
     for i in range(n):
         await amesh.query(f"link{i}", "warm-up")  # starts each runner Task, which parks
     assert await amesh.query("link0", "go") == n - 1
+
+
+class Stubborn(Agent):
+    """Swallows a cancellation and answers anyway."""
+
+    async def on_message(self, message: Any, ctx: Context) -> Any:
+        if message == "warm-up":
+            return message
+        self.task = asyncio.current_task()
+        try:
+            await asyncio.sleep(SAFETY_LONG)
+        except asyncio.CancelledError:
+            return "swallowed"
+        return "slept"
+
+
+@pytest.mark.asyncio
+async def test_the_asker_is_cancelled_even_when_the_handler_in_it_swallows_the_cancellation(
+    amesh: serendip.LocalMesh,
+) -> None:
+    stubborn = amesh.add_agent(Stubborn("stubborn"))
+    await amesh.query("stubborn", "warm-up")  # starts the runner Task, which parks
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await amesh.query("stubborn", "sleep")
+    task = asyncio.current_task()
+    assert stubborn.task is task and task.cancelling() == 0
+    query = asyncio.create_task(amesh.query("stubborn", "sleep"))
+    assert await until(lambda: stubborn.task is query)
+    query.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await query
+    assert await amesh.query("stubborn", "warm-up") == "warm-up"
+
+
+@pytest.mark.asyncio
+async def test_a_deadline_passing_in_the_handlers_first_step_still_cancels_it(
+    amesh: serendip.LocalMesh,
+) -> None:
+    class Plain(Agent):
+        def on_message(self, message: Any, ctx: Context) -> Any:
+            time.sleep(0.2)  # the asker's deadline passes meanwhile
+            return message
+
+    class Late(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            if message == "warm-up":
+                return message
+            # Answered inside the call, by a drain of the bridge that also dispatches the
+            # abandon of this request, all before the handler first suspends.
+            await ctx.query("plain", 1)
+            await asyncio.sleep(SAFETY_LONG)
+            return "slept"
+
+    amesh.add_agent(Plain("plain"))
+    amesh.add_agent(Late("late"))
+    await amesh.query("late", "warm-up")  # starts the runner Task, which parks
+    with pytest.raises(serendip.QueryTimeout):
+        await asyncio.wait_for(amesh.query("late", "go", timeout=0.05), SAFETY)
+
+
+@pytest.mark.asyncio
+async def test_a_query_to_an_idle_agent_whose_mailbox_filled_meanwhile_waits_for_space(
+    amesh: serendip.LocalMesh,
+) -> None:
+    journal = amesh.add_agent(Journal("journal", mailbox_size=2))
+    await amesh.query("journal", "warm-up")  # starts the runner Task, which parks
+    amesh.send_to_nowait("journal", 1)
+    amesh.send_to_nowait("journal", 2)  # full, and its runner not yet woken
+    assert await asyncio.wait_for(amesh.query("journal", "q"), SAFETY) == "q"
+    assert journal.seen == ["warm-up", 1, 2, "q"]
+
+
+@pytest.mark.asyncio
+async def test_a_query_an_idle_agent_refuses_leaves_its_mailbox_working(
+    amesh: serendip.LocalMesh,
+) -> None:
+    journal = amesh.add_agent(Journal("journal", mailbox_size=1, overflow="reject"))
+    await amesh.query("journal", "warm-up")  # starts the runner Task, which parks
+    amesh.send_to_nowait("journal", 1)
+    with pytest.raises(serendip.MailboxFull):
+        await amesh.query("journal", "refused")
+    await asyncio.wait_for(amesh.wait_idle(), SAFETY)
+    assert await asyncio.wait_for(amesh.query("journal", "q"), SAFETY) == "q"
+    assert journal.seen == ["warm-up", 1, "q"]
+
+
+@pytest.mark.asyncio
+async def test_on_stop_waits_for_a_handler_in_an_asking_task_even_if_its_runner_was_cancelled(
+    amesh: serendip.LocalMesh,
+) -> None:
+    class SlowToStop(Agent):
+        def __init__(self) -> None:
+            super().__init__("slow")
+            self.ended: list[str] = []
+            self.task: asyncio.Task[Any] | None = None
+
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            if message == "warm-up":
+                return message
+            self.task = asyncio.current_task()
+            try:
+                await asyncio.sleep(SAFETY_LONG)
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.05)  # cleanup that takes a while
+                self.ended.append("cleaned up")
+                raise
+            return "slept"
+
+        def on_stop(self, ctx: Context) -> None:
+            self.ended.append("stopped")
+
+    slow = amesh.add_agent(SlowToStop())
+    await amesh.query("slow", "warm-up")  # starts the runner Task, which parks
+    parked = amesh._runners["slow"]._parked_task
+    assert parked is not None
+    query = asyncio.create_task(amesh.query("slow", "go"))
+    assert await until(lambda: slow.task is query)
+    parked.cancel()  # as a loop's shutdown would
+    assert await until(parked.done)
+    await asyncio.wait_for(amesh.aclose(), SAFETY)
+    assert slow.ended == ["cleaned up", "stopped"]
+    with pytest.raises(serendip.MeshClosed):
+        await asyncio.wait_for(query, SAFETY)
 
 
 @pytest.mark.asyncio
