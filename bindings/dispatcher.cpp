@@ -300,24 +300,6 @@ class Dispatcher {
     return answer_or_listen(bridge, *waiter, id);
   }
 
-  /// Starts request `id` if it is the next message: its HandlerStep if it suspended, None if
-  /// it ended (answered, failed or expired), or False, taking nothing, when another message
-  /// is ahead of it.
-  nb::object start_request(RequestId id) {
-    Finished finished{mesh()};
-    RunOfCopies run{*this};
-    const Envelope* queued = stopped_ ? nullptr : peek();
-    if (queued == nullptr || queued->request_id != id) return nb::bool_(false);
-    EnvelopePtr env = next();
-    if (expired(*env)) {
-      ++finished.count;
-      return nb::none();
-    }
-    Started s = start(*env, finished);
-    if (!s.coro.is_valid()) return nb::none();
-    return suspended(*env, s.coro, s.copy, std::move(s.yielded), s.started);
-  }
-
   /// Makes the mailbox idle, so that its next push readies the runner, if no message is left
   /// to take; returns whether it did. For a runner that alone holds the mailbox.
   bool try_idle() { return cursor_ == batch_.size() && cell_->mailbox().try_idle(); }
@@ -451,6 +433,24 @@ class Dispatcher {
     end_handling(stats(), s.started, {});
     if (env.request_id != 0) reply(env.request_id, result);  // what it returned
     return {};
+  }
+
+  /// Starts request `id` if it is the next message: its HandlerStep if it suspended, None if
+  /// it ended (answered, failed or expired), or False, taking nothing, when another message
+  /// is ahead of it.
+  nb::object start_request(RequestId id) {
+    Finished finished{mesh()};
+    RunOfCopies run{*this};
+    const Envelope* queued = stopped_ ? nullptr : peek();
+    if (queued == nullptr || queued->request_id != id) return nb::bool_(false);
+    EnvelopePtr env = next();
+    if (expired(*env)) {
+      ++finished.count;
+      return nb::none();
+    }
+    Started s = start(*env, finished);
+    if (!s.coro.is_valid()) return nb::none();
+    return suspended(*env, s.coro, s.copy, std::move(s.yielded), s.started);
   }
 
   // What run_async (or, for an async action, run_sync's defer) hands over for a runner Task

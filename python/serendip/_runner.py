@@ -108,12 +108,12 @@ class AgentRunner:
         # cheaper than creating a Task per burst of work.
         self._parked: asyncio.Future[None] | None = None
         self._parked_task: asyncio.Task[None] | None = None
-        # The Task of a query running its handler in the parked runner's place (query_here),
-        # and that request: while it runs, the parked runner stays asleep. What stop() waits
-        # on for that handler's end, made only when stop() needs it.
-        self._lent_to: tuple[asyncio.Task[Any], int] | None = None
+        # The request whose handler runs in an asking Task in the parked runner's place
+        # (query_here; its Task is in _running), or 0: meanwhile the parked runner sleeps on.
+        # What stop() waits on for that handler's end, made only when stop() needs it.
+        self._lent = 0
         self._loan_ended: asyncio.Future[None] | None = None
-        self._running: dict[int, asyncio.Task[None]] = {}  # request id -> task handling it
+        self._running: dict[int, asyncio.Task[Any]] = {}  # request id -> task handling it
         self._abandoned: set[int] = set()
         self._drained: asyncio.Future[None] | None = None  # what drain() awaits
         self._hooks: set[asyncio.Task[None]] = set()  # async on_error hooks still running
@@ -167,8 +167,8 @@ class AgentRunner:
         ]
         # A handler running in an asking Task (query_here) is abandoned and waited for like a
         # runner's, unless it is the one stopping its own agent: nothing may wait for it then.
-        if self._lent_to is not None and self._lent_to[0] is not caller:
-            self.abandon(self._lent_to[1])
+        if self._lent and self._running[self._lent] is not caller:
+            self.abandon(self._lent)
             self._loan_ended = self.loop.create_future()
             busy.append(self._loan_ended)
         for task in self._tasks:
@@ -222,7 +222,7 @@ class AgentRunner:
         self, payload: Any, sender: str | None, timeout: float | None
     ) -> tuple[int, Any, Any] | None:
         """Asks this agent from a Task on its home loop while its runner is parked: the handler
-        runs in the asking Task, in the parked runner's place. Returns what ``Mesh.query``
+        runs in the asking Task, in the parked runner's place. Returns what ``_core.Mesh.query``
         returns, or None, asking nothing, when the loop must turn first (a Task asking in a
         loop handlers that never suspend would otherwise starve it) or the stack is half as
         deep as Python allows. Home loop only, and only while ``_parked`` is set.
@@ -249,32 +249,25 @@ class AgentRunner:
         request_id, step, waiter = asked
         task = asyncio.current_task()
         assert task is not None
-        self._lent_to = (task, request_id)
+        self._lent = request_id
         self._running[request_id] = task
         # Two rules tell the asker's cancellation. A CancelledError out of the handler while
-        # any is asked for is the asker's, one asked for before the query too, as _unsettled
-        # judges a runner Task's. Once the handler has ended otherwise, only a count above
-        # this one is (what an abandonment adds, _done_with takes back), as asyncio.timeout
-        # compares: Python 3.11's TaskGroup can leave one behind.
+        # any is asked for is the asker's, one asked for before the query too (_unsettled
+        # judges it as it judges a runner Task's). Once the handler has ended otherwise, only
+        # a count above this one is (what an abandonment adds, _done_with takes back), as
+        # asyncio.timeout compares: Python 3.11's TaskGroup can leave one behind.
         cancelling = task.cancelling()
         abandoned = False
         try:
             await step
-        except asyncio.CancelledError as exc:
-            if request_id in self._abandoned:
-                abandoned = True
-                step.settle(None, None, False)  # the request ended: its outcome is in the waiter
-            elif task.cancelling():
-                step.settle(None, None, False)  # the asker's cancellation ends the request
-                self._mesh._core.cancel(request_id)
+        except BaseException as exc:
+            abandoned = request_id in self._abandoned
+            if self._unsettled(step, exc, task):
+                if isinstance(exc, asyncio.CancelledError):
+                    self._mesh._core.cancel(request_id)  # the asker's, unlike a runner's, ends it
                 raise
-            else:
-                step.settle(None, exc, True)  # the handler's own CancelledError: its failure
-        except BaseException as exc:  # KeyboardInterrupt, SystemExit: the loop's too
-            step.settle(None, exc, True)
-            raise
         finally:
-            self._lent_to = None
+            self._lent = 0
             self._done_with(request_id, task)
             self._give_back(wake)
         answered = self.bridge.answer_or_listen(waiter, request_id)
@@ -378,14 +371,14 @@ class AgentRunner:
                         if request_id:
                             self._done_with(request_id, task)
         finally:
-            # A runner lent to an asking Task (query_here) holds that Task's place till then.
-            if self._lent_to is None or task is not self._parked_task:
+            # A runner lent to an asking Task (query_here) holds its place until _give_back.
+            if not self._lent or task is not self._parked_task:
                 self._tasks.discard(task)
             if self._drained is not None:
                 self._notify_drained()
 
     def _unsettled(
-        self, step: _core.HandlerStep, exc: BaseException, task: asyncio.Task[None]
+        self, step: _core.HandlerStep, exc: BaseException, task: asyncio.Task[Any]
     ) -> bool:
         """Settles ``step`` after ``exc`` ended the await (a step settles its handler's return
         and Exceptions itself); returns whether ``exc`` must go on."""
@@ -401,7 +394,7 @@ class AgentRunner:
         step.settle(None, exc, True)
         return not isinstance(exc, Exception)  # KeyboardInterrupt, SystemExit: the loop's too
 
-    def _done_with(self, request_id: int, task: asyncio.Task[None]) -> None:
+    def _done_with(self, request_id: int, task: asyncio.Task[Any]) -> None:
         """The handler of ``request_id`` is done: forget its task, and its abandonment."""
         if request_id in self._abandoned:
             self._abandoned.discard(request_id)

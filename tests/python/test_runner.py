@@ -464,10 +464,12 @@ class Sleeper(Agent):
         super().__init__(name, **kw)
         self.ended: list[str] = []
         self.tasks: list[asyncio.Task[Any] | None] = []  # the Task each invocation ran in
+        self.requests: list[int] = []  # the request each answered
         self.active = 0
 
     async def on_message(self, message: Any, ctx: Context) -> Any:
         self.tasks.append(asyncio.current_task())
+        self.requests.append(ctx.request_id)
         self.active += 1
         try:
             await asyncio.sleep(SAFETY_LONG if message is None else message)
@@ -516,30 +518,24 @@ async def test_a_query_from_the_home_loop_runs_an_idle_async_handler_in_the_aski
 
 
 @pytest.mark.asyncio
-async def test_a_deadline_cancels_the_handler_in_the_asking_task_and_leaves_that_task_uncancelled(
-    amesh: serendip.LocalMesh,
+@pytest.mark.parametrize("ends_it", ["the query's deadline", "the asker's own timeout"])
+async def test_a_timeout_cancels_the_handler_in_the_asking_task_and_leaves_that_task_uncancelled(
+    amesh: serendip.LocalMesh, ends_it: str
 ) -> None:
     sleeper = await parked_sleeper(amesh)
-    with pytest.raises(serendip.QueryTimeout):
-        await amesh.query("sleeper", None, timeout=0.05)
+    if ends_it == "the query's deadline":
+        with pytest.raises(serendip.QueryTimeout):
+            await amesh.query("sleeper", None, timeout=0.05)
+    else:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await amesh.query("sleeper", None)
     task = asyncio.current_task()
     assert task is not None and task.cancelling() == 0
     assert sleeper.ended == ["cancelled"]
     assert await amesh.query("sleeper", 0) is task  # the agent is idle again, and runs here
-    assert amesh.metrics()["agents"]["sleeper"]["handled"] == 3
-
-
-@pytest.mark.asyncio
-async def test_the_askers_own_timeout_cancels_the_handler_running_in_it(
-    amesh: serendip.LocalMesh,
-) -> None:
-    sleeper = await parked_sleeper(amesh)
-    with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.05):
-            await amesh.query("sleeper", None)
-    assert sleeper.ended == ["cancelled"]
-    assert await amesh.query("sleeper", 0) is asyncio.current_task()
-    assert amesh.metrics()["agents"]["sleeper"]["in_flight"] == 0
+    stats = amesh.metrics()["agents"]["sleeper"]
+    assert (stats["handled"], stats["in_flight"]) == (3, 0)
 
 
 @pytest.mark.asyncio
@@ -559,6 +555,7 @@ async def test_a_cancellation_pending_when_the_asker_queries_cancels_the_query(
         await asker
     assert sleeper.tasks[-1] is asker
     assert sleeper.ended == ["cancelled"]
+    assert not amesh._core.cancel(sleeper.requests[-1])  # the asker's cancellation ended it
     assert await amesh.query("sleeper", 0) is asyncio.current_task()
     stats = amesh.metrics()["agents"]["sleeper"]
     assert (stats["failed"], stats["in_flight"]) == (0, 0)
