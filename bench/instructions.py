@@ -45,11 +45,9 @@ class Count:
     units: int  # units of work in `large` minus those in `small`
 
 
-def counts(quick: bool) -> dict[str, Count]:
-    scale = 10 if quick else 1
-    messages = 20_000 // scale
-    trips = 5_000 // scale
-    rounds = 100 // scale
+def differences(messages: int, trips: int) -> dict[str, Count]:
+    """The one-way scenarios at ``messages`` + 16 against 16 messages to 16 agents, and
+    ``ask_rtt`` at ``trips`` + 16 against 16 round trips."""
     tells = {
         name: Count(
             name,
@@ -61,7 +59,14 @@ def counts(quick: bool) -> dict[str, Count]:
         for name in ("tell_sync", "tell_async", "tell_await")
     }
     return tells | {
-        "ask_rtt": Count("ask_rtt", "round trip", {"n_iters": trips + 16}, {"n_iters": 16}, trips),
+        "ask_rtt": Count("ask_rtt", "round trip", {"n_iters": trips + 16}, {"n_iters": 16}, trips)
+    }
+
+
+def counts(quick: bool) -> dict[str, Count]:
+    scale = 10 if quick else 1
+    rounds = 100 // scale
+    return differences(20_000 // scale, 5_000 // scale) | {
         "fanout": Count(
             "fanout",
             "worker query",

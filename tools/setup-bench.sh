@@ -14,7 +14,7 @@ apt_install() {  # the package lists may be stale or absent on a fresh machine: 
   }
 }
 
-apt_packages=(libcaf-dev libssl3 valgrind)  # valgrind: bench/instructions.py
+apt_packages=(libcaf-dev libssl3 valgrind linux-perf)  # valgrind: bench/instructions.py; linux-perf: bench/clock_profile.py
 missing=()
 for p in "${apt_packages[@]}"; do
   [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
