@@ -8,9 +8,9 @@ counters), at the scenario's full size and at a small one, and divides the diffe
 samples by the units of work between the sizes, as ``instructions.py`` does with counts: what
 starting the interpreter and importing costs cancels out, up to its own variation, which the
 large size (five times the suite's, so that a burst's fresh memory weighs as it does there and
-more) keeps to a few nanoseconds per unit. Each child is pinned to one CPU, the
-same for every implementation of a repetition (as ``run.py`` pins a one-loop scenario), and
-each figure is the median over the repetitions.
+more) keeps to a few nanoseconds per unit. Each child is pinned to one CPU, the same for every
+implementation of a repetition (as ``run.py`` pins a one-loop scenario), and each figure is
+the median over the repetitions.
 
 The parts: ``python`` (libpython: the interpreter, objects, the GC), ``serendip`` (its
 extension module), ``zeroing`` (the kernel clearing fresh pages, ``clear_page*``),
@@ -19,8 +19,9 @@ extension module), ``zeroing`` (the kernel clearing fresh pages, ``clear_page*``
 
 Usage: ``.venv/bin/python bench/clock_profile.py [--only tell_sync,ask_rtt]
 [--impls serendip,asyncio] [--reps 3] [--quick] [--json FILE]``; ``--quick`` divides the
-large sizes by ten (a smoke test: startup's variation then weighs more). Needs perf (Debian's linux-perf; ``tools/setup-bench.sh`` installs it) and leave
-to sample the kernel (root, or ``kernel.perf_event_paranoid`` at most 1).
+large sizes by ten (a smoke test: startup's variation then weighs more). Needs perf (Debian's
+linux-perf, which ``tools/setup-bench.sh`` installs) and permission to sample the kernel (root,
+or ``kernel.perf_event_paranoid`` at most 1).
 """
 
 from __future__ import annotations
