@@ -4,13 +4,14 @@
 instruction count sees: the kernel's page faults and its zeroing of memory a process touches
 for the first time, cache misses, lock latencies. This samples one child per implementation
 with ``perf record -e cpu-clock`` (a software timer event, so it works in VMs without hardware
-counters), at the scenario's full size and at a small one, and divides the difference in
+counters), at a large size and a small one, and divides the difference in
 samples by the units of work between the sizes, as ``instructions.py`` does with counts: what
 starting the interpreter and importing costs cancels out, up to its own variation, which the
 large size (five times the suite's, so that a burst's fresh memory weighs as it does there and
-more) keeps to a few nanoseconds per unit. Each child is pinned to one CPU, the same for every
-implementation of a repetition (as ``run.py`` pins a one-loop scenario), and each figure is
-the median over the repetitions.
+more) keeps to a few nanoseconds per unit. A child is pinned as ``run.py`` pins it
+(``measure.cpu_for``: one CPU per repetition, the same for all of its implementations but those
+with threads of their own), and each figure is the median over the repetitions. An implementation that cannot run a scenario is
+reported as unsupported, with the reason its child gave.
 
 The parts: ``python`` (libpython: the interpreter, objects, the GC), ``serendip`` (its
 extension module), ``zeroing`` (the kernel clearing fresh pages, ``clear_page*``),
@@ -37,9 +38,11 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from impls import Unsupported
 from instructions import Count, differences
+from measure import CHILD, cpu_for
+from scenarios import by_name
 
-BENCH = Path(__file__).resolve().parent
 FREQUENCY = 20_000  # samples per second of CPU time: one per 50 us
 PARTS = ("python", "serendip", "zeroing", "kernel", "libc", "other")
 
@@ -63,14 +66,16 @@ def part_of(dso: str, symbol: str) -> str:
     return "other"
 
 
-def samples(implementation: str, scenario: str, params: dict[str, object], cpu: int) -> dict[str, int]:
-    """cpu-clock samples of one fresh child process, start to exit, by part."""
+def samples(
+    implementation: str, scenario: str, params: dict[str, object], cpu: int | None
+) -> dict[str, int]:
+    """cpu-clock samples of one fresh child process, start to exit, by part (pinned to `cpu`
+    unless None). Raises Unsupported when the implementation cannot run the scenario."""
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "perf.data"
-        child = [
-            sys.executable, str(BENCH / "child.py"), implementation, scenario, json.dumps(params),
-            str(cpu),
-        ]
+        child = [sys.executable, str(CHILD), implementation, scenario, json.dumps(params)]
+        if cpu is not None:
+            child.append(str(cpu))
         recorded = subprocess.run(
             ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(FREQUENCY), "-o", str(data),
              "--", *child],
@@ -81,6 +86,9 @@ def samples(implementation: str, scenario: str, params: dict[str, object], cpu: 
                 f"{implementation} {scenario} under perf failed (exit {recorded.returncode}):\n"
                 + recorded.stderr[-2000:]
             )
+        answer = json.loads(recorded.stdout.strip().splitlines()[-1])
+        if "unsupported" in answer:
+            raise Unsupported(answer["unsupported"])
         report = subprocess.run(
             ["perf", "report", "-i", str(data), "--stdio", "--no-children", "-n",
              "--sort", "dso,sym", "--field-separator", "\t"],
@@ -142,21 +150,31 @@ def main() -> int:
     if reason is not None:
         print(f"clock_profile.py: {reason}", file=sys.stderr)
         return 2
-    cpus = sorted(os.sched_getaffinity(0))
     implementations = args.impls.split(",")
-    out: dict[str, dict[str, dict[str, float]]] = {}
+    out: dict[str, dict[str, dict[str, float] | str]] = {}
     for name in wanted:
-        count = table[name]
+        count, scenario = table[name], by_name([name])[0]
         runs: dict[str, list[tuple[dict[str, int], dict[str, int]]]] = defaultdict(list)
+        unsupported: dict[str, str] = {}
         for rep in range(args.reps):
-            cpu = cpus[rep % len(cpus)]
             for implementation in implementations:
-                runs[implementation].append((
-                    samples(implementation, name, count.large, cpu),
-                    samples(implementation, name, count.small, cpu),
-                ))
+                if implementation in unsupported:
+                    continue
+                cpu = cpu_for(scenario, implementation, rep)  # pinned as run.py pins
+                try:
+                    runs[implementation].append((
+                        samples(implementation, name, count.large, cpu),
+                        samples(implementation, name, count.small, cpu),
+                    ))
+                except Unsupported as e:
+                    unsupported[implementation] = str(e)
         out[name] = {}
         for implementation in implementations:
+            if implementation in unsupported:
+                out[name][implementation] = f"unsupported: {unsupported[implementation]}"
+                print(f"{name:10} {implementation:9} unsupported: {unsupported[implementation]}",
+                      flush=True)
+                continue
             figures = per_unit(runs[implementation], count.units)
             out[name][implementation] = figures
             parts = "  ".join(f"{part} {figures[part]:6,.0f}" for part in PARTS)

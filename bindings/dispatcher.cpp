@@ -273,8 +273,7 @@ class Dispatcher {
 
   /// AgentRunner.query_here's one call, made on the home loop while no runner works: claims
   /// the mailbox (so that its own push readies no runner), asks the agent with a waiter of
-  /// `bridge`,
-  /// and starts the handler at once if the request is the next message. Returns
+  /// `bridge`, and starts the handler at once if the request is the next message. Returns
   /// (id, step, waiter) when the handler suspended, for the asking Task to await before it
   /// takes the outcome (LoopBridge.answer_or_listen); else as Mesh.query does: (id, outcome,
   /// 0) answered, (id, future, token) when other messages are ahead, (0, waiter, 0) full.

@@ -64,3 +64,29 @@ def test_clock_profile_refuses_a_scenario_it_has_no_sizes_for() -> None:
     )
     assert proc.returncode == 2
     assert "no clock profile for fanout" in proc.stderr
+
+
+def test_clock_profile_reports_an_implementation_that_cannot_run_the_scenario(
+    tmp_path: Path,
+) -> None:
+    reason = _perf_unusable()
+    if reason is not None:
+        pytest.skip(reason)
+    out = tmp_path / "profile.json"
+    proc = subprocess.run(
+        [
+            sys.executable, str(SCRIPT), "--quick", "--reps", "2", "--only", "tell_async",
+            "--impls", "pykka", "--json", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(out.read_text())
+    # Pykka has no async handlers: its child says so, and that is what is reported, not the
+    # samples of a child that did no work.
+    assert figures["tell_async"]["pykka"].startswith("unsupported: Pykka has no async handlers")
+    assert proc.stdout.splitlines() == [
+        "tell_async pykka     " + figures["tell_async"]["pykka"]
+    ]
