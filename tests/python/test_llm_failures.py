@@ -21,6 +21,9 @@ from _support import until
 KEY = "sk-failures-SECRET-4242"
 DEFAULT_LIMIT = 8 << 20  # LlmAgent's default max_response_bytes
 ESTABLISHED = "01"  # a TCP state in /proc/net/tcp
+# A closed connection's leftover, which may be one to an earlier test's server that had the
+# same port: not a connection of the client under test.
+TIME_WAIT = "06"
 
 
 def agent(server: ScriptedLLMServer, **options: Any) -> LlmAgent:
@@ -36,12 +39,13 @@ def failed(a: LlmAgent) -> dict[str, int]:
 
 
 def client_connections(server: ScriptedLLMServer) -> list[str]:
-    """The TCP states (hex, as /proc/net/tcp has them) of the client sockets to the server."""
+    """The TCP states (hex, as /proc/net/tcp has them) of the client sockets to the server,
+    but for those left in TIME_WAIT."""
     port = int(server.url.rsplit(":", 1)[1])
     states = []
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        if int(fields[2].rsplit(":", 1)[1], 16) == port:
+        if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[3] != TIME_WAIT:
             states.append(fields[3])
     return states
 
