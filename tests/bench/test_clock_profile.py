@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,22 +27,26 @@ def _perf_unusable() -> str | None:
     return clock_profile.usable()
 
 
-def test_clock_profile_quick_splits_the_clock_per_message_by_part(tmp_path: Path) -> None:
+def _profile(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """A `--quick` run with `options`: the finished process, and the JSON it wrote."""
     reason = _perf_unusable()
     if reason is not None:
         pytest.skip(reason)
     out = tmp_path / "profile.json"
     proc = subprocess.run(
-        [
-            sys.executable, str(SCRIPT), "--quick", "--reps", "1", "--only", "tell_sync",
-            "--impls", "serendip,asyncio", "--json", str(out),
-        ],
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(out), *options],
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr
-    figures = json.loads(out.read_text())
+    return proc, json.loads(out.read_text())
+
+
+def test_clock_profile_quick_splits_the_clock_per_message_by_part(tmp_path: Path) -> None:
+    proc, figures = _profile(
+        tmp_path, "--reps", "1", "--only", "tell_sync", "--impls", "serendip,asyncio"
+    )
     assert set(figures) == {"tell_sync"}
     assert set(figures["tell_sync"]) == {"serendip", "asyncio"}
     serendip, asyncio_mesh = figures["tell_sync"]["serendip"], figures["tell_sync"]["asyncio"]
@@ -69,21 +74,7 @@ def test_clock_profile_refuses_a_scenario_it_has_no_sizes_for() -> None:
 def test_clock_profile_reports_an_implementation_that_cannot_run_the_scenario(
     tmp_path: Path,
 ) -> None:
-    reason = _perf_unusable()
-    if reason is not None:
-        pytest.skip(reason)
-    out = tmp_path / "profile.json"
-    proc = subprocess.run(
-        [
-            sys.executable, str(SCRIPT), "--quick", "--reps", "2", "--only", "tell_async",
-            "--impls", "pykka", "--json", str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    figures = json.loads(out.read_text())
+    proc, figures = _profile(tmp_path, "--reps", "2", "--only", "tell_async", "--impls", "pykka")
     # Pykka has no async handlers: its child says so, and that is what is reported, not the
     # samples of a child that did no work.
     assert figures["tell_async"]["pykka"].startswith("unsupported: Pykka has no async handlers")
