@@ -14,7 +14,7 @@ TimerQueue::Key TimerQueue::schedule(Deadline at, std::function<void()> fn) {
   {
     std::lock_guard lock(mutex_);
     key = Key{at, next_seq_++};
-    auto it = timers_.emplace(key, std::move(fn)).first;
+    timers_.emplace(key, std::move(fn));
     // Only a deadline before the thread's planned wake-up changes how long it must sleep; a
     // steady stream of requests with one timeout never wakes it (each lands after the last).
     earliest = at < wake_at_;
