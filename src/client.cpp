@@ -20,15 +20,15 @@ bool wait_for_space(AgentCell& agent, Deadline until) {
 }  // namespace
 
 RouteResult tell(Mesh& mesh, std::string target, Payload payload) {
-  EnvelopePtr env = make_envelope(Kind::tell, std::move(target), std::move(payload));
-  return mesh.tell(env);
+  EnvelopePtr env = make_envelope(Kind::tell, std::move(payload));
+  return mesh.tell(target, env);
 }
 
 RouteResult tell(Mesh& mesh, std::string target, Payload payload, std::chrono::milliseconds wait) {
   AgentCellPtr agent = mesh.find(target);
   if (!agent) return tell(mesh, std::move(target), std::move(payload));  // the transport's turn
   const Deadline until = internal::deadline_after(wait);
-  EnvelopePtr env = make_envelope(Kind::tell, std::move(target), std::move(payload));
+  EnvelopePtr env = make_envelope(Kind::tell, std::move(payload));
   for (;;) {
     const RouteResult r = mesh.tell(agent, env);
     if (r != RouteResult::full || !wait_for_space(*agent, until)) return r;
@@ -39,14 +39,14 @@ Outcome ask(Mesh& mesh, std::string target, Payload payload, std::chrono::millis
   AgentCellPtr agent = mesh.find(target);
   if (!agent) return internal::route_failure(RouteResult::not_found, target);
   const Deadline deadline = internal::deadline_after(timeout);
-  EnvelopePtr env = make_envelope(Kind::request, std::move(target), std::move(payload));
+  EnvelopePtr env = make_envelope(Kind::request, std::move(payload));
   auto waiter = std::make_shared<BlockingWaiter>();
   for (;;) {
     const Sent sent = mesh.request(agent, env, waiter, deadline);
     if (sent.result == RouteResult::delivered) break;
-    if (sent.result != RouteResult::full) return internal::route_failure(sent.result, env->target);
+    if (sent.result != RouteResult::full) return internal::route_failure(sent.result, target);
     if (!wait_for_space(*agent, deadline)) {
-      return Outcome::failure(Status::timeout, "the mailbox of '" + env->target.str() + "' stayed full");
+      return Outcome::failure(Status::timeout, "the mailbox of '" + target + "' stayed full");
     }
   }
   // No wait limit needed: the request table ends the request by its deadline, or at close.

@@ -42,10 +42,10 @@ std::vector<std::string> Mesh::names() const {
 }
 
 RouteResult Mesh::deliver(const AgentCellPtr& agent, EnvelopePtr& env) {
+  if (chosen_for_timing(agent->first_timed(), env->id)) env->extra().enqueued = Clock::now();
   // Counted before the push: once pushed, the handler may finish (and un-count) at once.
   // A dropped envelope stays counted until its owner disposes of it (Mailbox::take_dropped).
   work_.begin();
-  if (chosen_for_timing(agent->first_timed(), env->id)) env->enqueued = Clock::now();
   Mailbox::Dropped dropped;
   PushResult pushed;
   try {
@@ -81,14 +81,14 @@ void Mesh::on_dropped(AgentCell& agent, const Mailbox::Dropped& dropped) {
   }
 }
 
-RouteResult Mesh::tell(EnvelopePtr& env) {
+RouteResult Mesh::tell(std::string_view target, EnvelopePtr& env) {
   if (closed()) return RouteResult::closed;
-  AgentCellPtr agent = router_.find(env->target);
+  AgentCellPtr agent = router_.find(target);
   if (!agent) {
     env->id = next_message_id_.fetch_add(1, std::memory_order_relaxed);
-    const RouteResult r = router_.route(env);  // the transport's turn, if any
+    const RouteResult r = router_.route(target, env);  // the transport's turn, if any
     if (r == RouteResult::not_found) {
-      dead_letter(DeadLetterReason::unknown_target, env->target, env->sender, env->id, 0);
+      dead_letter(DeadLetterReason::unknown_target, target, env->sender, env->id, 0);
     }
     return r;
   }
@@ -105,11 +105,12 @@ RouteResult Mesh::tell(const AgentCellPtr& agent, EnvelopePtr& env) {
   return deliver(agent, env);
 }
 
-Sent Mesh::request(EnvelopePtr& env, WaiterPtr waiter, Deadline deadline) {
+Sent Mesh::request(std::string_view target, EnvelopePtr& env, WaiterPtr waiter,
+                   Deadline deadline) {
   if (closed()) return {RouteResult::closed, 0};
-  AgentCellPtr agent = router_.find(env->target);
+  AgentCellPtr agent = router_.find(target);
   if (!agent) {
-    dead_letter(DeadLetterReason::unknown_target, env->target, env->sender, 0, 0);
+    dead_letter(DeadLetterReason::unknown_target, target, env->sender, 0, 0);
     return {RouteResult::not_found, 0};
   }
   return request(agent, env, std::move(waiter), deadline);
@@ -120,7 +121,6 @@ Sent Mesh::request(const AgentCellPtr& agent, EnvelopePtr& env, WaiterPtr waiter
   if (closed()) return {RouteResult::closed, 0};
   env->kind = Kind::request;
   env->id = next_message_id_.fetch_add(1, std::memory_order_relaxed);
-  env->deadline = deadline;
   RequestId id = 0;
   try {
     id = requests_.open(std::move(waiter), deadline);

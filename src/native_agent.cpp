@@ -64,7 +64,7 @@ class ReplyWaiter final : public Waiter {
     AgentCellPtr agent = agent_.lock();
     if (!agent) return;
     const Kind kind = outcome_.status == Status::ok ? Kind::reply : Kind::error;
-    EnvelopePtr env = make_envelope(kind, agent->name(), Payload(std::move(outcome_)));
+    EnvelopePtr env = make_envelope(kind, Payload(std::move(outcome_)));
     env->request_id = id_;
     // Refused only once the agent's mailbox closed; its suspended handler then dies with it.
     Router::deliver_urgent(agent, env);
@@ -235,7 +235,7 @@ void NativeAgent::answer(const Envelope& env, Outcome&& outcome, std::int64_t st
   ++finished_;
 }
 
-bool NativeAgent::send_query(detail::Invocation* invocation, std::string target, Payload payload,
+bool NativeAgent::send_query(detail::Invocation* invocation, std::string_view target, Payload payload,
                              std::chrono::milliseconds timeout, Outcome& slot,
                              std::coroutine_handle<> awaiting) {
   if (invocation == nullptr) {
@@ -245,11 +245,11 @@ bool NativeAgent::send_query(detail::Invocation* invocation, std::string target,
     return false;
   }
   auto waiter = std::make_shared<ReplyWaiter>(weak_from_this());
-  EnvelopePtr env = make_envelope(Kind::request, std::move(target), std::move(payload));
+  EnvelopePtr env = make_envelope(Kind::request, std::move(payload));
   env->sender = name();
-  const Sent sent = mesh_.request(env, waiter, internal::deadline_after(timeout));
+  const Sent sent = mesh_.request(target, env, waiter, internal::deadline_after(timeout));
   if (sent.result != RouteResult::delivered) {
-    slot = internal::route_failure(sent.result, env->target);
+    slot = internal::route_failure(sent.result, target);
     return false;
   }
   // Registered before bind(), which may send the reply; it is popped by this agent only after
@@ -265,14 +265,19 @@ const std::string& NativeContext::name() const noexcept { return agent_.name(); 
 
 Mesh& NativeContext::mesh() const noexcept { return agent_.mesh_; }
 
+Deadline NativeContext::deadline() const {
+  if (envelope_.kind != Kind::request) return Deadline::max();
+  return agent_.mesh_.requests().deadline(envelope_.request_id);
+}
+
 RouteResult NativeContext::tell(std::string target, Payload payload) {
-  EnvelopePtr env = make_envelope(Kind::tell, std::move(target), std::move(payload));
+  EnvelopePtr env = make_envelope(Kind::tell, std::move(payload));
   env->sender = agent_.name();
-  return agent_.mesh_.tell(env);
+  return agent_.mesh_.tell(target, env);
 }
 
 bool NativeContext::Query::await_suspend(std::coroutine_handle<> awaiting) {
-  return ctx_.agent_.send_query(ctx_.invocation_, std::move(target_), std::move(payload_),
+  return ctx_.agent_.send_query(ctx_.invocation_, target_, std::move(payload_),
                                 timeout_, outcome_, awaiting);
 }
 

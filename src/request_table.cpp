@@ -15,7 +15,7 @@ RequestId RequestTable::open(WaiterPtr waiter, Deadline deadline) {
   {
     std::lock_guard lock(mutex_);
     if (closed_) throw MeshClosed();
-    entries_.emplace(id, Entry{std::move(waiter), nullptr, {}});
+    entries_.emplace(id, Entry{std::move(waiter), nullptr, deadline, {}});
   }
   if (deadline == Deadline::max()) return id;
   // The timer is armed after the entry exists, so an expiry always finds it or finds it
@@ -38,6 +38,12 @@ RequestId RequestTable::open(WaiterPtr waiter, Deadline deadline) {
 void RequestTable::set_handler(RequestId id, AgentCellPtr agent) {
   std::lock_guard lock(mutex_);
   if (auto it = entries_.find(id); it != entries_.end()) it->second.handler = std::move(agent);
+}
+
+Deadline RequestTable::deadline(RequestId id) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  return it == entries_.end() ? Deadline::min() : it->second.deadline;
 }
 
 bool RequestTable::finish(RequestId id, Entry& out) {

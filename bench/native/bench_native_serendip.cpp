@@ -53,7 +53,7 @@ std::string agent_name(std::size_t i) { return "counter-" + std::to_string(i); }
 // tell(mesh, target, payload, wait) but without looking the name up again per message.
 // Returns how many times it had to wait.
 std::uint64_t send_to_cell(Mesh& mesh, const AgentCellPtr& agent, std::uint64_t n) {
-  EnvelopePtr env = make_envelope(Kind::tell, agent->name(), Payload(n));
+  EnvelopePtr env = make_envelope(Kind::tell, Payload(n));
   std::uint64_t waits = 0;
   for (;;) {
     const RouteResult r = mesh.tell(agent, env);

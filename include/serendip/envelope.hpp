@@ -1,4 +1,4 @@
-// include/serendip/envelope.hpp: the unit the mesh routes, with its addressing and deadline.
+// include/serendip/envelope.hpp: the unit the mesh routes: its kind, sender and payload.
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
@@ -25,9 +25,22 @@ enum class Kind : std::uint8_t {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+/// What few messages carry, kept apart so that the envelope of the rest stays small.
+struct EnvelopeExtras {
+  /// When the mesh queued it, if it was chosen for timing (see handling_meter.hpp); else zero.
+  Clock::time_point enqueued{};
+  Headers headers;  ///< published messages carry their topic
+};
+
 /// One message. Plain data: every field is set by the sender before routing and read by the
 /// receiver after popping; the mailbox that carries it is the only synchronisation needed.
 /// Owned by exactly one party at a time through EnvelopePtr (sender, mailbox, receiver).
+///
+/// 64 bytes, one cache line: every queued message is memory that a burst touches for the
+/// first time, which costs more here than the instructions of a send. So the envelope does not
+/// carry what the mailbox it sits in already says (its target: the mailbox's owner; routing
+/// takes the name beside the envelope) or what the RequestTable keeps (a request's deadline),
+/// and what few messages have is in `extras`.
 struct Envelope {
   MessageId id = 0;
   Kind kind = Kind::tell;
@@ -35,15 +48,14 @@ struct Envelope {
   /// this answers.
   RequestId request_id = 0;
   Name sender{};  ///< empty when sent from outside any agent
-  Name target{};
-  Deadline deadline = Deadline::max();
-  /// When the mesh queued it, if it was chosen for timing (see handling_meter.hpp); else zero.
-  Clock::time_point enqueued{};
-  /// Null unless the message carries any (published ones carry their topic): one pointer in
-  /// every envelope instead of an empty vector's three, since each queued message is memory
-  /// first touched.
-  std::unique_ptr<Headers> headers{};
+  std::unique_ptr<EnvelopeExtras> extras{};  ///< null unless the message has any
   Payload payload;
+
+  /// The extras, created on first use.
+  EnvelopeExtras& extra() {
+    if (!extras) extras = std::make_unique<EnvelopeExtras>();
+    return *extras;
+  }
 
   /// Envelopes live in slabs recycled per thread (src/envelope_pool.cpp): the sender
   /// allocates, the receiver frees, and the general allocator would make both take one lock
@@ -52,16 +64,17 @@ struct Envelope {
   static void operator delete(void* p, std::size_t size) noexcept;
 };
 
+static_assert(sizeof(Envelope) <= 64, "an envelope is one cache line: see its comment");
+
 /// Bytes the envelope pool holds from the system (src/envelope_pool.cpp): slabs that still
 /// hold a queued envelope, and the last one; a slab whose envelopes are all freed again goes
 /// back. Zero where envelopes come from the general allocator (AddressSanitizer builds).
 std::size_t envelope_memory();
 
-/// Allocates an envelope (one allocation; small payloads live inside it).
+/// Allocates an envelope (one allocation; a one-word payload lives inside it).
 /// @relates Envelope
-inline EnvelopePtr make_envelope(Kind kind, Name target, Payload payload) {
-  return EnvelopePtr(
-      new Envelope{.kind = kind, .target = std::move(target), .payload = std::move(payload)});
+inline EnvelopePtr make_envelope(Kind kind, Payload payload) {
+  return EnvelopePtr(new Envelope{.kind = kind, .payload = std::move(payload)});
 }
 
 }  // namespace serendip

@@ -32,9 +32,9 @@ inline bool chosen_for_timing(std::atomic<std::uint32_t>& first_timed, MessageId
 /// queue wait and returns the start time in nanoseconds (0 when untimed). Owner only.
 inline std::int64_t begin_handling(AgentStats& stats, const Envelope& env) noexcept {
   stats.add_in_flight(1);
-  if (env.enqueued == Clock::time_point{}) return 0;
+  if (!env.extras || env.extras->enqueued == Clock::time_point{}) return 0;
   const auto now = Clock::now().time_since_epoch();
-  const auto waited = now - env.enqueued.time_since_epoch();
+  const auto waited = now - env.extras->enqueued.time_since_epoch();
   stats.record_queue_wait(
       static_cast<std::uint64_t>(std::chrono::nanoseconds(waited).count()));
   const auto start = std::chrono::nanoseconds(now).count();

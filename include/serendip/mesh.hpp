@@ -62,19 +62,19 @@ class Mesh {
   AgentCellPtr find(std::string_view name) const { return router_.find(name); }
   std::vector<std::string> names() const;
 
-  /// Sends a one-way envelope: fills its id and routes it. Takes `env` only on `delivered`.
-  /// Thread-safe.
-  RouteResult tell(EnvelopePtr& env);
+  /// Sends a one-way envelope to `target`: fills its id and routes it. Takes `env` only on
+  /// `delivered`. Thread-safe.
+  RouteResult tell(std::string_view target, EnvelopePtr& env);
   /// Like tell, to one agent already looked up (skips the name lookup). Thread-safe.
   /// Throws std::invalid_argument for `reply`/`error` kinds, which only the mesh sends.
   RouteResult tell(const AgentCellPtr& agent, EnvelopePtr& env);
 
-  /// Sends `env` as a request that `waiter` hears the end of. Fills its id, request id and
-  /// deadline. On `delivered` the waiter will hear the end (if the deadline or close ended the
+  /// Sends `env` to `target` as a request that `waiter` hears the end of. Fills its id and
+  /// request id; the RequestTable keeps the deadline. On `delivered` the waiter will hear the end (if the deadline or close ended the
   /// request while a full mailbox refused it, `env` stays with the caller but the waiter has
   /// that outcome). On anything else nothing was opened, `env` stays with the caller and
   /// `waiter` is untouched (the caller may wait for space and retry). Thread-safe.
-  Sent request(EnvelopePtr& env, WaiterPtr waiter, Deadline deadline);
+  Sent request(std::string_view target, EnvelopePtr& env, WaiterPtr waiter, Deadline deadline);
   /// Like request, to one agent already looked up. Thread-safe.
   Sent request(const AgentCellPtr& agent, EnvelopePtr& env, WaiterPtr waiter, Deadline deadline);
 

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <unordered_map>
 
@@ -114,7 +115,7 @@ class NativeAgent final : public AgentCell {
   /// Ends one invocation begun at `started` (see handling_meter.hpp): counts it, answers it,
   /// and leaves it in `finished_` for resume() to count off the mesh's work.
   void answer(const Envelope& env, Outcome&& outcome, std::int64_t started);
-  bool send_query(detail::Invocation* invocation, std::string target, Payload payload,
+  bool send_query(detail::Invocation* invocation, std::string_view target, Payload payload,
                   std::chrono::milliseconds timeout, Outcome& slot,
                   std::coroutine_handle<> awaiting);
 

@@ -59,8 +59,10 @@ class NativeContext {
   MessageId message_id() const noexcept { return envelope_.id; }
   /// The request this handler answers by returning; 0 for one-way messages. Owner only.
   RequestId request_id() const noexcept { return envelope_.request_id; }
-  /// When the caller stops waiting; Deadline::max() for one-way messages. Owner only.
-  Deadline deadline() const noexcept { return envelope_.deadline; }
+  /// When the caller stops waiting: Deadline::max() for one-way messages and requests without
+  /// one, Deadline::min() once the request has ended (answered, cancelled, expired). Asks the
+  /// mesh's RequestTable (a lock). Owner only.
+  Deadline deadline() const;
   /// The mesh this agent belongs to. Owner only.
   Mesh& mesh() const noexcept;
 

@@ -12,13 +12,14 @@ namespace serendip {
 /// Holds one value of any move-constructible type, or nothing.
 ///
 /// Move-only (unlike std::any) so that it can carry handles whose copy is not free or not
-/// allowed on every thread, such as the binding's Python references. Values of up to
-/// `inline_size` bytes with a noexcept move are stored in place: no allocation per message
-/// for strings and handles; larger values cost one allocation.
+/// allowed on every thread, such as the binding's Python references. A value of one word (a
+/// handle such as a Python reference, a number) with a noexcept move is stored in place, so
+/// that a Python message costs no allocation; larger values (a std::string) cost one. One word
+/// because every queued envelope is memory touched for the first time (envelope.hpp).
 /// Not thread-safe: one owner at a time, like the Envelope that carries it.
 class Payload {
  public:
-  static constexpr std::size_t inline_size = 32;
+  static constexpr std::size_t inline_size = sizeof(void*);
 
   Payload() noexcept = default;
 

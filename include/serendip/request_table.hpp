@@ -45,6 +45,10 @@ class RequestTable {
   /// Thread-safe.
   bool discard(RequestId id);
 
+  /// When `id` ends as `timeout` (Deadline::max(): never); Deadline::min() once it has ended.
+  /// Thread-safe.
+  Deadline deadline(RequestId id) const;
+
   /// True while `id` has not ended. Thread-safe.
   bool pending(RequestId id) const;
 
@@ -62,6 +66,7 @@ class RequestTable {
   struct Entry {
     WaiterPtr waiter;
     AgentCellPtr handler;
+    Deadline deadline;
     std::optional<TimerQueue::Key> timer;  // none for requests without a deadline
   };
 

@@ -41,8 +41,8 @@ class Router {
   /// What a push into `agent`'s mailbox means for routing; schedules the agent on `armed`.
   static RouteResult after_push(const AgentCellPtr& agent, PushResult pushed);
 
-  /// Finds `env->target` locally, else asks the transport. Thread-safe.
-  RouteResult route(EnvelopePtr& env) const;
+  /// Delivers `env` to `target` if it is here, else asks the transport. Thread-safe.
+  RouteResult route(std::string_view target, EnvelopePtr& env) const;
 
   /// Installs the fallback for names not registered here. Call before traffic starts.
   void set_transport(Transport* transport) noexcept { transport_ = transport; }

@@ -5,6 +5,8 @@
 #include <serendip/fwd.hpp>
 #include <serendip/route_result.hpp>
 
+#include <string_view>
+
 namespace serendip {
 
 /// Carries envelopes to agents that are not registered locally (for example over NATS).
@@ -12,9 +14,9 @@ namespace serendip {
 class Transport {
  public:
   virtual ~Transport() = default;
-  /// Takes `env` on success; on any other result leaves it with the caller. Thread-safe;
-  /// must not block.
-  virtual RouteResult send(EnvelopePtr& env) = 0;
+  /// Carries `env` to `target`. Takes `env` on success; on any other result leaves it with
+  /// the caller. Thread-safe; must not block.
+  virtual RouteResult send(std::string_view target, EnvelopePtr& env) = 0;
 };
 
 }  // namespace serendip

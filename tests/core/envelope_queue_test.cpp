@@ -13,7 +13,7 @@ namespace serendip {
 namespace {
 
 EnvelopePtr numbered(MessageId n) {
-  EnvelopePtr env = make_envelope(Kind::tell, "target", Payload(n));
+  EnvelopePtr env = make_envelope(Kind::tell, Payload(n));
   env->id = n;
   return env;
 }
@@ -68,7 +68,7 @@ TEST(EnvelopeQueue, what_is_still_queued_is_destroyed_with_the_queue) {
   {
     EnvelopeQueue queue;
     for (int i = 0; i < 100; ++i) {
-      EnvelopePtr env = make_envelope(Kind::tell, "target", Payload(Counted(alive)));
+      EnvelopePtr env = make_envelope(Kind::tell, Payload(Counted(alive)));
       queue.push(env);
     }
     EnvelopePtr first = queue.pop();

@@ -15,7 +15,7 @@
 namespace serendip {
 namespace {
 
-EnvelopePtr letter(int n) { return make_envelope(Kind::tell, "box", n); }
+EnvelopePtr letter(int n) { return make_envelope(Kind::tell, n); }
 
 int number(const EnvelopePtr& env) { return *env->payload.get<int>(); }
 
@@ -60,7 +60,7 @@ TEST(Mailbox, drop_newest_takes_the_new_envelope_and_keeps_it_for_the_owner_to_d
   Mailbox uut(2, Overflow::drop_newest);
   push(uut, 0);
   push(uut, 1);
-  EnvelopePtr third = make_envelope(Kind::request, "box", 2);
+  EnvelopePtr third = make_envelope(Kind::request, 2);
   third->id = 7;
   third->request_id = 9;
   third->sender = "asker";
@@ -271,7 +271,7 @@ TEST(Mailbox, many_producers_lose_nothing_keep_their_order_and_arm_once_per_idle
 
   auto produce = [&](int p) {
     for (int i = 0; i < per_producer; ++i) {
-      EnvelopePtr env = make_envelope(Kind::tell, "box", std::pair<int, int>(p, i));
+      EnvelopePtr env = make_envelope(Kind::tell, std::pair<int, int>(p, i));
       PushResult r;
       while ((r = uut.push(env)) == PushResult::full) std::this_thread::yield();
       if (r == PushResult::armed) {

@@ -26,8 +26,8 @@ class MeshTest : public ::testing::Test {
 
   Sent ask(std::string target, int n, const std::shared_ptr<BlockingWaiter>& waiter,
            Deadline deadline = Deadline::max()) {
-    EnvelopePtr env = make_envelope(Kind::tell, std::move(target), n);
-    return uut.request(env, waiter, deadline);
+    EnvelopePtr env = make_envelope(Kind::tell, n);
+    return uut.request(target, env, waiter, deadline);
   }
 
   ParkedAgent agent{"agent", 2};
@@ -35,9 +35,9 @@ class MeshTest : public ::testing::Test {
 };
 
 TEST_F(MeshTest, tell_delivers_with_a_fresh_message_id_and_counts_the_work) {
-  EnvelopePtr first = make_envelope(Kind::tell, "agent", 1);
-  EnvelopePtr second = make_envelope(Kind::tell, "agent", 2);
-  EXPECT_EQ(uut.tell(first), RouteResult::delivered);
+  EnvelopePtr first = make_envelope(Kind::tell, 1);
+  EnvelopePtr second = make_envelope(Kind::tell, 2);
+  EXPECT_EQ(uut.tell("agent", first), RouteResult::delivered);
   EXPECT_EQ(uut.tell(agent.cell, second), RouteResult::delivered);
   EXPECT_EQ(uut.work().outstanding(), 2);
   EnvelopePtr a = agent.next();
@@ -50,9 +50,9 @@ TEST_F(MeshTest, tell_delivers_with_a_fresh_message_id_and_counts_the_work) {
 }
 
 TEST_F(MeshTest, sends_to_an_unknown_name_are_dead_letters) {
-  EnvelopePtr env = make_envelope(Kind::tell, "nobody", 1);
+  EnvelopePtr env = make_envelope(Kind::tell, 1);
   env->sender = "me";
-  EXPECT_EQ(uut.tell(env), RouteResult::not_found);
+  EXPECT_EQ(uut.tell("nobody", env), RouteResult::not_found);
   auto waiter = std::make_shared<BlockingWaiter>();
   EXPECT_EQ(ask("nobody", 2, waiter).result, RouteResult::not_found);
   const std::vector<DeadLetter> letters = uut.dead_letters().snapshot();
@@ -63,8 +63,8 @@ TEST_F(MeshTest, sends_to_an_unknown_name_are_dead_letters) {
 }
 
 TEST_F(MeshTest, tell_to_an_unknown_name_is_not_found) {
-  EnvelopePtr env = make_envelope(Kind::tell, "nobody", 1);
-  EXPECT_EQ(uut.tell(env), RouteResult::not_found);
+  EnvelopePtr env = make_envelope(Kind::tell, 1);
+  EXPECT_EQ(uut.tell("nobody", env), RouteResult::not_found);
   EXPECT_NE(env, nullptr);
   EXPECT_EQ(uut.work().outstanding(), 0);
 }
@@ -76,7 +76,9 @@ TEST_F(MeshTest, a_request_is_answered_once_by_reply) {
   EnvelopePtr env = agent.next();
   EXPECT_EQ(env->kind, Kind::request);
   EXPECT_EQ(env->request_id, sent.request);
-  EXPECT_NE(env->deadline, Deadline::max());
+  const Deadline deadline = uut.requests().deadline(env->request_id);
+  EXPECT_NE(deadline, Deadline::max());
+  EXPECT_GT(deadline, Clock::now());
 
   EXPECT_TRUE(uut.reply(env->request_id, Outcome::success(*env->payload.get<int>() * 2)));
   EXPECT_FALSE(uut.reply(env->request_id, Outcome{}));
@@ -97,11 +99,11 @@ TEST_F(MeshTest, a_request_to_an_unknown_name_opens_nothing_and_leaves_the_waite
 
 TEST_F(MeshTest, a_full_mailbox_refuses_tells_and_requests_without_counting_or_opening_them) {
   for (int i = 0; i < 2; ++i) {
-    EnvelopePtr env = make_envelope(Kind::tell, "agent", i);
-    ASSERT_EQ(uut.tell(env), RouteResult::delivered);
+    EnvelopePtr env = make_envelope(Kind::tell, i);
+    ASSERT_EQ(uut.tell("agent", env), RouteResult::delivered);
   }
-  EnvelopePtr refused = make_envelope(Kind::tell, "agent", 2);
-  EXPECT_EQ(uut.tell(refused), RouteResult::full);
+  EnvelopePtr refused = make_envelope(Kind::tell, 2);
+  EXPECT_EQ(uut.tell("agent", refused), RouteResult::full);
   EXPECT_NE(refused, nullptr);
   auto waiter = std::make_shared<BlockingWaiter>();
   EXPECT_EQ(ask("agent", 3, waiter, Clock::now() + 1h).result, RouteResult::full);
@@ -116,11 +118,11 @@ TEST(MeshOverflow, a_dropped_request_fails_at_once_and_stays_counted_until_dispo
   Mesh uut;
   uut.add(agent.cell);
   auto first = std::make_shared<BlockingWaiter>();
-  EnvelopePtr env = make_envelope(Kind::tell, "agent", 1);
-  const Sent sent = uut.request(env, first, Deadline::max());
+  EnvelopePtr env = make_envelope(Kind::tell, 1);
+  const Sent sent = uut.request("agent", env, first, Deadline::max());
   ASSERT_EQ(sent.result, RouteResult::delivered);
-  EnvelopePtr newer = make_envelope(Kind::tell, "agent", 2);
-  EXPECT_EQ(uut.tell(newer), RouteResult::delivered);
+  EnvelopePtr newer = make_envelope(Kind::tell, 2);
+  EXPECT_EQ(uut.tell("agent", newer), RouteResult::delivered);
   ASSERT_TRUE(first->done());
   EXPECT_EQ(first->take().status, Status::dropped);
   EXPECT_EQ(uut.requests().size(), 0u);
@@ -138,8 +140,8 @@ TEST(MeshOverflow, a_dropped_request_fails_at_once_and_stays_counted_until_dispo
 
 TEST_F(MeshTest, reply_kinds_are_refused_by_tell_and_never_counted) {
   for (Kind kind : {Kind::reply, Kind::error}) {
-    EnvelopePtr env = make_envelope(kind, "agent", 1);
-    EXPECT_THROW(uut.tell(env), std::invalid_argument);
+    EnvelopePtr env = make_envelope(kind, 1);
+    EXPECT_THROW(uut.tell("agent", env), std::invalid_argument);
     EXPECT_NE(env, nullptr);
   }
   EXPECT_EQ(uut.work().outstanding(), 0);
@@ -201,8 +203,8 @@ TEST_F(MeshTest, close_fails_queued_and_in_flight_requests_and_returns_the_undel
 
 TEST_F(MeshTest, a_closed_mesh_refuses_new_work) {
   uut.close();
-  EnvelopePtr env = make_envelope(Kind::tell, "agent", 1);
-  EXPECT_EQ(uut.tell(env), RouteResult::closed);
+  EnvelopePtr env = make_envelope(Kind::tell, 1);
+  EXPECT_EQ(uut.tell("agent", env), RouteResult::closed);
   EXPECT_EQ(ask("agent", 1, std::make_shared<BlockingWaiter>()).result, RouteResult::closed);
   ParkedAgent late("late");
   EXPECT_THROW(uut.add(late.cell), MeshClosed);

@@ -38,8 +38,8 @@ class NativeAgentTest : public ::testing::Test {
   // Sends a request without blocking, so the test can go on playing the gate.
   std::shared_ptr<BlockingWaiter> request(const std::string& target, int n) {
     auto waiter = std::make_shared<BlockingWaiter>();
-    EnvelopePtr env = make_envelope(Kind::request, target, n);
-    EXPECT_EQ(mesh.request(env, waiter, Deadline::max()).result, RouteResult::delivered);
+    EnvelopePtr env = make_envelope(Kind::request, n);
+    EXPECT_EQ(mesh.request(target, env, waiter, Deadline::max()).result, RouteResult::delivered);
     return waiter;
   }
 
@@ -283,9 +283,9 @@ TEST_F(NativeAgentTest, a_request_that_ended_while_queued_is_not_handled) {
     co_return co_await wait_at_gate(ctx, std::move(p));
   });
   auto first = request("uut", 1);
-  EnvelopePtr env = make_envelope(Kind::request, "uut", 2);
+  EnvelopePtr env = make_envelope(Kind::request, 2);
   auto second = std::make_shared<BlockingWaiter>();
-  const Sent sent = mesh.request(env, second, Deadline::max());
+  const Sent sent = mesh.request("uut", env, second, Deadline::max());
   EnvelopePtr held = gate.next();  // the first is in flight, the second queued behind it
   ASSERT_TRUE(mesh.cancel(sent.request));
   answer(mesh, *held);

@@ -13,16 +13,16 @@ namespace serendip {
 namespace {
 
 // Counts live instances through a pointer, so each test has its own counter.
-template <std::size_t Padding>
-struct Tracked {
-  explicit Tracked(int* live) : live(live) { ++*live; }
-  Tracked(Tracked&& other) noexcept : live(other.live) { ++*live; }
-  ~Tracked() { --*live; }
+struct SmallTracked {
+  explicit SmallTracked(int* live) : live(live) { ++*live; }
+  SmallTracked(SmallTracked&& other) noexcept : live(other.live) { ++*live; }
+  ~SmallTracked() { --*live; }
   int* live;
-  std::array<char, Padding> padding{};
 };
-using SmallTracked = Tracked<8>;
-using LargeTracked = Tracked<128>;
+struct LargeTracked : SmallTracked {
+  using SmallTracked::SmallTracked;
+  std::array<char, 128> padding{};
+};
 static_assert(sizeof(SmallTracked) <= Payload::inline_size);
 static_assert(sizeof(LargeTracked) > Payload::inline_size);
 
@@ -75,7 +75,7 @@ TEST(Payload, a_small_value_is_relocated_in_place_when_moved) {
   EXPECT_EQ(live, 1);
 }
 
-TEST(Payload, an_over_aligned_small_value_is_kept_on_the_heap_at_its_alignment) {
+TEST(Payload, an_over_aligned_value_is_kept_on_the_heap_at_its_alignment) {
   struct alignas(16) Wide {
     std::uint64_t low;
     std::uint64_t high;

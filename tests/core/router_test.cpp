@@ -21,11 +21,11 @@ using testing::ParkedAgent;
 // Accepts everything it is handed and keeps it.
 class KeepingTransport final : public Transport {
  public:
-  RouteResult send(EnvelopePtr& env) override {
-    kept.push_back(std::move(env));
+  RouteResult send(std::string_view target, EnvelopePtr& env) override {
+    kept.emplace_back(std::string(target), std::move(env));
     return RouteResult::delivered;
   }
-  std::vector<EnvelopePtr> kept;
+  std::vector<std::pair<std::string, EnvelopePtr>> kept;
 };
 
 TEST(Router, a_registered_agent_is_found_by_name) {
@@ -86,8 +86,8 @@ TEST(Router, route_delivers_by_name_and_schedules_the_agent_on_the_arming_push_o
   ParkedAgent a("a");
   uut.add(a.cell);
   for (int i = 0; i < 3; ++i) {
-    EnvelopePtr env = make_envelope(Kind::tell, "a", i);
-    EXPECT_EQ(uut.route(env), RouteResult::delivered);
+    EnvelopePtr env = make_envelope(Kind::tell, i);
+    EXPECT_EQ(uut.route("a", env), RouteResult::delivered);
     EXPECT_EQ(env, nullptr);
   }
   EXPECT_EQ(a.home->scheduled(), 1u);
@@ -96,8 +96,8 @@ TEST(Router, route_delivers_by_name_and_schedules_the_agent_on_the_arming_push_o
 
 TEST(Router, an_unknown_name_is_not_found_and_the_envelope_stays_with_the_caller) {
   Router uut;
-  EnvelopePtr env = make_envelope(Kind::tell, "nobody", 1);
-  EXPECT_EQ(uut.route(env), RouteResult::not_found);
+  EnvelopePtr env = make_envelope(Kind::tell, 1);
+  EXPECT_EQ(uut.route("nobody", env), RouteResult::not_found);
   EXPECT_NE(env, nullptr);
 }
 
@@ -105,21 +105,22 @@ TEST(Router, an_unknown_name_goes_to_the_transport_when_one_is_installed) {
   Router uut;
   KeepingTransport transport;
   uut.set_transport(&transport);
-  EnvelopePtr env = make_envelope(Kind::tell, "remote", 1);
-  EXPECT_EQ(uut.route(env), RouteResult::delivered);
+  EnvelopePtr env = make_envelope(Kind::tell, 1);
+  EXPECT_EQ(uut.route("remote", env), RouteResult::delivered);
   ASSERT_EQ(transport.kept.size(), 1u);
-  EXPECT_EQ(transport.kept[0]->target, "remote");
+  EXPECT_EQ(transport.kept[0].first, "remote");
+  EXPECT_EQ(*transport.kept[0].second->payload.get<int>(), 1);
 }
 
 TEST(Router, delivery_reports_full_and_closed_mailboxes) {
   ParkedAgent a("a", 1);
-  EnvelopePtr first = make_envelope(Kind::tell, "a", 1);
+  EnvelopePtr first = make_envelope(Kind::tell, 1);
   EXPECT_EQ(Router::deliver(a.cell, first), RouteResult::delivered);
-  EnvelopePtr second = make_envelope(Kind::tell, "a", 2);
+  EnvelopePtr second = make_envelope(Kind::tell, 2);
   EXPECT_EQ(Router::deliver(a.cell, second), RouteResult::full);
   EXPECT_EQ(Router::deliver_urgent(a.cell, second), RouteResult::delivered);
   a.cell->mailbox().close();
-  EnvelopePtr third = make_envelope(Kind::tell, "a", 3);
+  EnvelopePtr third = make_envelope(Kind::tell, 3);
   EXPECT_EQ(Router::deliver(a.cell, third), RouteResult::closed);
   EXPECT_EQ(Router::deliver_urgent(a.cell, third), RouteResult::closed);
   EXPECT_NE(third, nullptr);

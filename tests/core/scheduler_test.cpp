@@ -70,7 +70,7 @@ class BlockingAgent final : public AgentCell {
 };
 
 void push_and_schedule(const AgentCellPtr& agent, int n) {
-  EnvelopePtr env = make_envelope(Kind::tell, agent->name(), n);
+  EnvelopePtr env = make_envelope(Kind::tell, n);
   PushResult r;
   while ((r = agent->mailbox().push(env)) == PushResult::full) std::this_thread::yield();
   if (r == PushResult::armed) agent->home().schedule(agent);
