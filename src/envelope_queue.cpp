@@ -1,41 +1,59 @@
-// src/envelope_queue.cpp: the ring of envelope pointers behind each mailbox lane.
+// src/envelope_queue.cpp: the segments of envelope pointers behind each mailbox lane.
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/envelope_queue.hpp>
 
-#include <memory>
-#include <utility>
+#include <algorithm>
+#include <new>
 
 namespace serendip {
 
 EnvelopeQueue::~EnvelopeQueue() {
   while (pop()) {
   }
-  delete[] slots_;
+  if (head_ != nullptr) release(head_);
+}
+
+EnvelopeQueue::Segment* EnvelopeQueue::allocate(std::size_t capacity) {
+  // The slots follow the header in the same block; they are written before they are read.
+  void* block = ::operator new(sizeof(Segment) + capacity * sizeof(Envelope*));
+  return ::new (block) Segment{nullptr, capacity};
+}
+
+void EnvelopeQueue::release(Segment* s) noexcept { ::operator delete(s); }
+
+void EnvelopeQueue::extend() {
+  const std::size_t capacity =
+      tail_ == nullptr ? kFirst : std::min(2 * tail_->capacity, kLongest);
+  Segment* s = allocate(capacity);
+  if (tail_ == nullptr) {
+    head_ = s;
+    head_begin_ = 0;
+  } else {
+    tail_->next = s;
+  }
+  tail_ = s;
+  tail_end_ = 0;
 }
 
 EnvelopePtr EnvelopeQueue::pop() noexcept {
   if (size_ == 0) return nullptr;
-  EnvelopePtr env(slots_[head_]);
-  head_ = (head_ + 1) & (capacity_ - 1);
-  if (--size_ == 0) {
-    head_ = 0;
-    if (capacity_ > kKept) {
-      delete[] std::exchange(slots_, nullptr);
-      capacity_ = 0;
+  EnvelopePtr env(head_->slots()[head_begin_++]);
+  --size_;
+  if (head_begin_ == head_->capacity && head_ != tail_) {
+    Segment* done = head_;
+    head_ = head_->next;
+    head_begin_ = 0;
+    release(done);
+  }
+  if (size_ == 0) {
+    // Emptied: head_ is tail_ now. A small segment is kept for the next push.
+    if (tail_->capacity > kKept) {
+      release(tail_);
+      head_ = tail_ = nullptr;
     }
+    head_begin_ = tail_end_ = 0;
   }
   return env;
-}
-
-void EnvelopeQueue::grow() {
-  const std::size_t capacity = capacity_ == 0 ? kFirst : 2 * capacity_;
-  // Not value-initialised: a slot is read only after a push wrote it.
-  auto slots = std::make_unique_for_overwrite<Envelope*[]>(capacity);
-  for (std::size_t i = 0; i < size_; ++i) slots[i] = slots_[(head_ + i) & (capacity_ - 1)];
-  delete[] slots_;
-  slots_ = slots.release();
-  capacity_ = capacity;
-  head_ = 0;
 }
 
 }  // namespace serendip

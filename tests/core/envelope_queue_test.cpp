@@ -1,5 +1,5 @@
-// tests/core/envelope_queue_test.cpp: the ring behind each mailbox lane keeps order and owns
-// what it holds (include/serendip/envelope_queue.hpp).
+// tests/core/envelope_queue_test.cpp: the segments behind each mailbox lane keep order and own
+// what they hold (include/serendip/envelope_queue.hpp).
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/envelope_queue.hpp>
 
@@ -18,9 +18,10 @@ EnvelopePtr numbered(MessageId n) {
   return env;
 }
 
-// Pushes and pops interleaved so that the ring wraps around, grows while wrapped, empties
-// (a large ring is freed then) and fills again; every pop must match a plain FIFO.
-TEST(EnvelopeQueue, pops_in_push_order_across_wraparound_growth_and_emptying) {
+// Pushes and pops interleaved so that segments are added while others are half popped, the
+// queue empties (a large segment is freed then, a small one kept) and fills again; every pop
+// must match a plain FIFO.
+TEST(EnvelopeQueue, pops_in_push_order_across_segments_and_emptying) {
   EnvelopeQueue queue;
   std::deque<MessageId> expected;
   MessageId next = 1;
@@ -52,6 +53,36 @@ TEST(EnvelopeQueue, pops_in_push_order_across_wraparound_growth_and_emptying) {
     ASSERT_EQ(queue.size(), expected.size());
     ASSERT_EQ(queue.empty(), expected.empty());
   }
+}
+
+// A burst longer than many of the longest segments, popped in two parts with a second burst
+// between them.
+TEST(EnvelopeQueue, a_long_burst_keeps_its_order) {
+  EnvelopeQueue queue;
+  MessageId pushed = 0;
+  MessageId popped = 0;
+  auto push = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      EnvelopePtr env = numbered(++pushed);
+      queue.push(env);
+    }
+  };
+  auto pop = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      EnvelopePtr env = queue.pop();
+      ASSERT_NE(env, nullptr);
+      ASSERT_EQ(env->id, ++popped);
+    }
+  };
+  push(5'000);
+  pop(2'500);
+  push(3'000);
+  EXPECT_EQ(queue.size(), 5'500u);
+  pop(5'500);
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(queue.pop(), nullptr);
+  push(3);
+  pop(3);
 }
 
 struct Counted {
