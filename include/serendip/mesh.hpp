@@ -70,10 +70,11 @@ class Mesh {
   RouteResult tell(const AgentCellPtr& agent, EnvelopePtr& env);
 
   /// Sends `env` to `target` as a request that `waiter` hears the end of. Fills its id and
-  /// request id; the RequestTable keeps the deadline. On `delivered` the waiter will hear the end (if the deadline or close ended the
-  /// request while a full mailbox refused it, `env` stays with the caller but the waiter has
-  /// that outcome). On anything else nothing was opened, `env` stays with the caller and
-  /// `waiter` is untouched (the caller may wait for space and retry). Thread-safe.
+  /// request id; the RequestTable keeps the deadline. On `delivered` the waiter will hear the
+  /// end (if the deadline or close ended the request while a full mailbox refused it, `env`
+  /// stays with the caller but the waiter has that outcome). On anything else nothing was
+  /// opened, `env` stays with the caller and `waiter` is untouched (the caller may wait for
+  /// space and retry). Thread-safe.
   Sent request(std::string_view target, EnvelopePtr& env, WaiterPtr waiter, Deadline deadline);
   /// Like request, to one agent already looked up. Thread-safe.
   Sent request(const AgentCellPtr& agent, EnvelopePtr& env, WaiterPtr waiter, Deadline deadline);

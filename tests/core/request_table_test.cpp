@@ -63,6 +63,18 @@ TEST_F(RequestTableTest, resolve_completes_the_waiter_once_and_every_later_end_r
   EXPECT_EQ(*outcome.payload.get<std::string>(), "answer");
 }
 
+TEST_F(RequestTableTest, the_table_tells_a_request_s_deadline_until_it_ends) {
+  const Deadline at = Clock::now() + 1h;
+  const RequestId timed = uut.open(std::make_shared<BlockingWaiter>(), at);
+  const RequestId untimed = uut.open(std::make_shared<BlockingWaiter>(), Deadline::max());
+  EXPECT_EQ(uut.deadline(timed), at);
+  EXPECT_EQ(uut.deadline(untimed), Deadline::max());
+  EXPECT_TRUE(uut.resolve(timed, Outcome{}));
+  EXPECT_TRUE(uut.cancel(untimed));
+  EXPECT_EQ(uut.deadline(timed), Deadline::min());
+  EXPECT_EQ(uut.deadline(untimed), Deadline::min());
+}
+
 TEST_F(RequestTableTest, a_request_without_deadline_arms_no_timer) {
   const RequestId id = uut.open(std::make_shared<BlockingWaiter>(), Deadline::max());
   EXPECT_EQ(timers.size(), 0u);
