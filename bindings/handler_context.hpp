@@ -17,8 +17,8 @@ namespace nb = nanobind;
 inline constexpr const char* kTopicHeader = "topic";
 
 inline std::string topic_of(const Envelope& env) {
-  if (!env.extras) return {};
-  for (const auto& [key, value] : env.extras->headers) {
+  if (!env.headers) return {};
+  for (const auto& [key, value] : *env.headers) {
     if (key == kTopicHeader) return value;
   }
   return {};

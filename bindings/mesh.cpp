@@ -32,9 +32,8 @@ EnvelopePtr make(const AgentCellPtr& agent, nb::handle obj, std::optional<std::s
   return EnvelopePtr(new Envelope{
       .kind = topic ? Kind::publish : Kind::tell,
       .sender = Name(sender.value_or(std::string_view())),
-      .extras = topic ? std::make_unique<EnvelopeExtras>(EnvelopeExtras{
-                            .headers = {{kTopicHeader, std::string(*topic)}}})
-                      : nullptr,
+      .headers = topic ? std::make_unique<Headers>(Headers{{kTopicHeader, std::string(*topic)}})
+                       : nullptr,
       .payload = to_payload(agent, obj)});
 }
 

@@ -42,10 +42,10 @@ std::vector<std::string> Mesh::names() const {
 }
 
 RouteResult Mesh::deliver(const AgentCellPtr& agent, EnvelopePtr& env) {
-  if (chosen_for_timing(agent->first_timed(), env->id)) env->extra().enqueued = Clock::now();
   // Counted before the push: once pushed, the handler may finish (and un-count) at once.
   // A dropped envelope stays counted until its owner disposes of it (Mailbox::take_dropped).
   work_.begin();
+  if (chosen_for_timing(agent->first_timed(), env->id)) env->enqueued = timing_stamp(Clock::now());
   Mailbox::Dropped dropped;
   PushResult pushed;
   try {

@@ -25,13 +25,6 @@ enum class Kind : std::uint8_t {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-/// What few messages carry, kept apart so that the envelope of the rest stays small.
-struct EnvelopeExtras {
-  /// When the mesh queued it, if it was chosen for timing (see handling_meter.hpp); else zero.
-  Clock::time_point enqueued{};
-  Headers headers;  ///< published messages carry their topic
-};
-
 /// One message. Plain data: every field is set by the sender before routing and read by the
 /// receiver after popping; the mailbox that carries it is the only synchronisation needed.
 /// Owned by exactly one party at a time through EnvelopePtr (sender, mailbox, receiver).
@@ -40,22 +33,20 @@ struct EnvelopeExtras {
 /// first time, which costs more here than the instructions of a send. So the envelope does not
 /// carry what the mailbox it sits in already says (its target: the mailbox's owner; routing
 /// takes the name beside the envelope) or what the RequestTable keeps (a request's deadline),
-/// and what few messages have is in `extras`.
+/// and the headers few messages have are behind a pointer.
 struct Envelope {
   MessageId id = 0;
-  Kind kind = Kind::tell;
+  Kind kind : 8 = Kind::tell;
+  /// When the mesh queued it, if it was chosen for timing: a stamp of handling_meter.hpp
+  /// (steady-clock nanoseconds modulo 2^56) in the bytes beside `kind`; zero when untimed.
+  std::uint64_t enqueued : 56 = 0;
   /// For `request`: the entry in the RequestTable to resolve. For `reply`/`error`: the request
   /// this answers.
   RequestId request_id = 0;
   Name sender{};  ///< empty when sent from outside any agent
-  std::unique_ptr<EnvelopeExtras> extras{};  ///< null unless the message has any
+  /// Null unless the message carries any (published ones carry their topic).
+  std::unique_ptr<Headers> headers{};
   Payload payload;
-
-  /// The extras, created on first use.
-  EnvelopeExtras& extra() {
-    if (!extras) extras = std::make_unique<EnvelopeExtras>();
-    return *extras;
-  }
 
   /// Envelopes live in slabs recycled per thread (src/envelope_pool.cpp): the sender
   /// allocates, the receiver frees, and the general allocator would make both take one lock

@@ -19,6 +19,21 @@ namespace serendip {
 inline constexpr std::uint64_t kTimedFirst = 64;
 inline constexpr std::uint64_t kTimedEvery = 16;
 
+/// Enqueue times as an Envelope keeps them: steady-clock nanoseconds modulo 2^56 (wrapping
+/// every 2.3 years; a wait is their difference modulo the same), never zero (zero: untimed).
+inline constexpr std::uint64_t kStampMask = (std::uint64_t{1} << 56) - 1;
+
+inline std::uint64_t timing_stamp(Clock::time_point t) noexcept {
+  const auto ns = static_cast<std::uint64_t>(
+      std::chrono::nanoseconds(t.time_since_epoch()).count());
+  return (ns & kStampMask) == 0 ? 1 : ns & kStampMask;
+}
+
+/// Nanoseconds from the stamp `since` to `now`.
+inline std::uint64_t waited_since(std::uint64_t since, Clock::time_point now) noexcept {
+  return (timing_stamp(now) - since) & kStampMask;
+}
+
 /// Whether the mesh stamps message `id` with its enqueue time. Called by the pusher, with
 /// the agent's `first_timed` budget (initially kTimedFirst). Once the budget is spent it is
 /// only read, so pushers never contend for a line the agent's owner writes.
@@ -32,12 +47,10 @@ inline bool chosen_for_timing(std::atomic<std::uint32_t>& first_timed, MessageId
 /// queue wait and returns the start time in nanoseconds (0 when untimed). Owner only.
 inline std::int64_t begin_handling(AgentStats& stats, const Envelope& env) noexcept {
   stats.add_in_flight(1);
-  if (!env.extras || env.extras->enqueued == Clock::time_point{}) return 0;
-  const auto now = Clock::now().time_since_epoch();
-  const auto waited = now - env.extras->enqueued.time_since_epoch();
-  stats.record_queue_wait(
-      static_cast<std::uint64_t>(std::chrono::nanoseconds(waited).count()));
-  const auto start = std::chrono::nanoseconds(now).count();
+  if (env.enqueued == 0) return 0;
+  const Clock::time_point now = Clock::now();
+  stats.record_queue_wait(waited_since(env.enqueued, now));
+  const auto start = std::chrono::nanoseconds(now.time_since_epoch()).count();
   return start == 0 ? 1 : start;
 }
 
