@@ -118,4 +118,5 @@ def test_the_table_and_the_plot_are_written(quick_run: Path) -> None:
     table = (quick_run / "results.md").read_text()
     for scenario in EXPECTED:
         assert f"| {scenario}" in table, scenario
+    assert "- tell_sync vs asyncio (≥ 3×): " in table  # its ratio, repetition by repetition
     assert (quick_run / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
