@@ -7,6 +7,13 @@ target out of reach can be shown to be so rather than quietly lowered:
 - ``tell_sync``: the sender's loop (``names[i % 16]`` and a call of a C function with two
   arguments, standing in for ``send_to_nowait``) plus calling a bound method that does
   ``self.count += 1`` (the handler): nanoseconds per message.
+- ``tell_sync_queued``: the same work with each message kept until it is handled, as any mesh
+  must keep it (the scenario sends its whole burst before a handler runs): a
+  ``collections.deque`` per agent, picked by index with no lookup by name, the sender's loop
+  appending, then each agent's handler called on what it pops. In a fresh process per
+  repetition, pinned to one CPU (the CPUs in turn), so that the memory the burst holds is
+  touched for the first time, as it is in the scenario: the least a queueing mesh costs, with
+  no scheduling, context or bookkeeping.
 - ``tell_await``: 16 tasks, each doing ``await asyncio.sleep(0)`` and ``count += 1`` in a
   loop: what one suspension through the event loop costs any asyncio-based runtime, with no
   queue or mesh around it.
@@ -41,6 +48,7 @@ import asyncio
 import collections
 import json
 import mmap
+import os
 import queue
 import statistics
 import subprocess
@@ -50,7 +58,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["bytes_per_message", "measure_floors", "targets_from_results"]
+__all__ = ["bytes_per_message", "measure_floors", "targets_from_results", "tell_sync_queued_ns"]
 
 AGENTS = 16
 PAGE = 4096
@@ -80,6 +88,36 @@ def _tell_sync_ns(messages: int) -> float:
     if sum(h.count for h in handlers) != messages:
         raise RuntimeError("the handlers missed messages")
     return ((sent - start) + (handled - sent)) / messages
+
+
+def tell_sync_queued_ns(messages: int) -> float:
+    """``tell_sync_queued`` in this process (see the module's docstring); ns per message."""
+    boxes: list[collections.deque[int]] = [collections.deque() for _ in range(AGENTS)]
+    handlers = [_Handler() for _ in range(AGENTS)]
+    start = time.perf_counter_ns()
+    for i in range(messages):
+        boxes[i % AGENTS].append(i)
+    for box, handler in zip(boxes, handlers):
+        handle, pop = handler.on_message, box.popleft
+        for _ in range(len(box)):
+            handle(pop())
+    elapsed = time.perf_counter_ns() - start
+    if sum(h.count for h in handlers) != messages:
+        raise RuntimeError("the handlers missed messages")
+    return elapsed / messages
+
+
+def _tell_sync_queued_ns(messages: int, cpu: int) -> float:
+    # Pinned to one CPU, as bench/run.py pins the scenario's children (measure.cpu_for).
+    code = (
+        f"import os; os.sched_setaffinity(0, {{{cpu}}}); "
+        f"import floors; print(floors.tell_sync_queued_ns({messages}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=BENCH, check=True, capture_output=True, text=True,
+        timeout=600,
+    )
+    return float(out.stdout)
 
 
 def _tell_await_ns(messages: int) -> float:
@@ -188,20 +226,23 @@ def bytes_per_message(implementation: str, small: int, large: int, reps: int = 3
 def measure_floors(quick: bool = False, reps: int = 5) -> dict[str, dict[str, Any]]:
     """Medians over ``reps`` repetitions, the floors interleaved within each."""
     sizes = (
-        (20_000, 16_000, 2_000, 10_000, 5, 1_000)
+        (20_000, 16_000, 2_000, 10_000, 5, 1_000, 20_000)
         if quick
-        else (400_000, 160_000, 20_000, 100_000, 50, 10_000)
+        else (400_000, 160_000, 20_000, 100_000, 50, 10_000, 200_000)  # the last: the scenario's
     )
     runs: dict[str, list[float]] = {
         "tell_sync": [],
+        "tell_sync_queued": [],
         "tell_await": [],
         "two_wakeups": [],
         "many_agents": [],
         "fanout": [],
         "first_touch": [],
     }
-    for _ in range(reps):
+    cpus = sorted(os.sched_getaffinity(0))
+    for rep in range(reps):
         runs["tell_sync"].append(_tell_sync_ns(sizes[0]))
+        runs["tell_sync_queued"].append(_tell_sync_queued_ns(sizes[6], cpus[rep % len(cpus)]))
         runs["tell_await"].append(_tell_await_ns(sizes[1]))
         runs["two_wakeups"].append(_two_wakeups_us(sizes[2]))
         runs["many_agents"].append(_many_agents_ns(sizes[3]))
@@ -209,6 +250,7 @@ def measure_floors(quick: bool = False, reps: int = 5) -> dict[str, dict[str, An
         runs["first_touch"].append(_first_touch_us(sizes[5]))
     units = {
         "tell_sync": "ns/msg",
+        "tell_sync_queued": "ns/msg",
         "tell_await": "ns/msg",
         "two_wakeups": "µs/round trip",
         "many_agents": "ns/agent",
@@ -241,6 +283,7 @@ def targets_from_results(results: dict[str, Any]) -> dict[str, str]:
     ceylon_sync = _median(results, "tell_sync", "ceylon")
     if ceylon_sync:
         out["tell_sync"] = f"20x ceylon ({ceylon_sync:,.0f} msg/s): {1e9 / (20 * ceylon_sync):.0f} ns/msg"
+        out["tell_sync_queued"] = out["tell_sync"]
     ceylon_await = _median(results, "tell_await", "ceylon")
     if ceylon_await:
         out["tell_await"] = (
@@ -272,7 +315,7 @@ def main() -> None:
     floors = measure_floors(quick=args.quick, reps=2 if args.quick else 5)
     targets = targets_from_results(json.loads(args.results.read_text())) if args.results else {}
     for name, floor in floors.items():
-        line = f"{name:12} floor {floor['median']:10.1f} {floor['unit']}"
+        line = f"{name:16} floor {floor['median']:10.1f} {floor['unit']}"
         if name in targets:
             line += f"   target asks for {targets[name]}"
         print(line)

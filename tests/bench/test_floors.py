@@ -52,7 +52,10 @@ def test_floors_quick_reports_each_floor_beside_what_its_target_asks_for(tmp_pat
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     floors = json.loads(lines[-1])
-    measured = {"tell_sync", "tell_await", "two_wakeups", "many_agents", "fanout", "first_touch"}
+    measured = {
+        "tell_sync", "tell_sync_queued", "tell_await", "two_wakeups", "many_agents", "fanout",
+        "first_touch",
+    }
     memory = {"bytes_per_message_serendip", "bytes_per_message_asyncio", "extra_first_touch_ns"}
     assert set(floors) == measured | memory
     assert all(floors[name] > 0 for name in measured)
@@ -63,7 +66,10 @@ def test_floors_quick_reports_each_floor_beside_what_its_target_asks_for(tmp_pat
     assert any(line.startswith("tell_sync keeps") for line in lines)
     # 1e9 / (20 * 100,000) = 500 ns; 1e9 / (20 * 50,000) = 1,000 ns; 0.3 * 30 = 9 µs;
     # 0.6 s / 20 / 100,000 agents = 300 ns; 1.5 * 10 ms = 15 ms
-    assert any(line.startswith("tell_sync") and line.endswith(": 500 ns/msg") for line in lines)
+    assert any(line.startswith("tell_sync ") and line.endswith(": 500 ns/msg") for line in lines)
+    assert any(
+        line.startswith("tell_sync_queued") and line.endswith(": 500 ns/msg") for line in lines
+    )
     assert any(line.startswith("tell_await") and line.endswith(": 1000 ns/msg") for line in lines)
     assert any(line.startswith("two_wakeups") and line.endswith(": 9.0 µs/round trip") for line in lines)
     assert any(line.startswith("many_agents") and line.endswith(": 300 ns/agent") for line in lines)
