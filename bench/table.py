@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from impls import OWN_THREADS
-from scenarios import IDEAL
+from scenarios import IDEAL, Target
 
 __all__ = ["number", "render"]
 
@@ -131,10 +131,10 @@ def _paired(name: str, metric: dict[str, Any]) -> list[str]:
         if "paired" not in t:
             continue
         ratios = t["paired"]["ratios"]
-        held = sum(1 for r in ratios if (r >= t["factor"] if t["op"] == ">=" else r <= t["factor"]))
-        sign = "≥" if t["op"] == ">=" else "≤"
+        target = Target(t["versus"], t["op"], t["factor"])
+        held = sum(1 for r in ratios if target.met(r))
         lines.append(
-            f"- {name} vs {t['versus']} ({sign} {t['factor']:g}×): "
+            f"- {name} vs {t['versus']} ({target}): "
             f"{', '.join(f'{r:.3g}×' for r in ratios)} "
             f"(median {t['paired']['median']:.3g}×; {held} of {len(ratios)} meet it)"
         )
