@@ -51,9 +51,9 @@ def test_clock_profile_quick_splits_the_clock_per_message_by_part(tmp_path: Path
     assert set(figures["tell_sync"]) == {"serendip", "asyncio"}
     serendip, asyncio_mesh = figures["tell_sync"]["serendip"], figures["tell_sync"]["asyncio"]
     assert set(serendip) == PARTS and set(asyncio_mesh) == PARTS
-    # 100,000 messages take tens of milliseconds: thousands of samples, far above what the
-    # two runs' startups differ by.
-    assert serendip["total"] > 0 and asyncio_mesh["total"] > 0
+    # Not the totals' sign: two interpreter startups can differ by more than the quick size's
+    # tens of milliseconds of work (a run here read -192 ns per message). The extension's part
+    # is nearly all work: a startup spends next to nothing in it.
     assert serendip["serendip"] > 0  # its handlers and sends run in the extension module
     assert asyncio_mesh["serendip"] == 0  # the asyncio mesh never loads it
     lines = proc.stdout.splitlines()
