@@ -48,7 +48,6 @@ import asyncio
 import collections
 import json
 import mmap
-import os
 import queue
 import statistics
 import subprocess
@@ -57,6 +56,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from measure import cpu_for
+from scenarios import by_name
 
 __all__ = ["bytes_per_message", "measure_floors", "targets_from_results", "tell_sync_queued_ns"]
 
@@ -107,12 +109,11 @@ def tell_sync_queued_ns(messages: int) -> float:
     return elapsed / messages
 
 
-def _tell_sync_queued_ns(messages: int, cpu: int) -> float:
-    # Pinned to one CPU, as bench/run.py pins the scenario's children (measure.cpu_for).
-    code = (
-        f"import os; os.sched_setaffinity(0, {{{cpu}}}); "
-        f"import floors; print(floors.tell_sync_queued_ns({messages}))"
-    )
+def _tell_sync_queued_ns(messages: int, rep: int) -> float:
+    # On the CPU bench/run.py gives repetition `rep` of the scenario's serendip child.
+    cpu = cpu_for(by_name(["tell_sync"])[0], "serendip", rep)
+    pin = "" if cpu is None else f"import os; os.sched_setaffinity(0, {{{cpu}}}); "
+    code = f"{pin}import floors; print(floors.tell_sync_queued_ns({messages}))"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=BENCH, check=True, capture_output=True, text=True,
         timeout=600,
@@ -239,10 +240,9 @@ def measure_floors(quick: bool = False, reps: int = 5) -> dict[str, dict[str, An
         "fanout": [],
         "first_touch": [],
     }
-    cpus = sorted(os.sched_getaffinity(0))
     for rep in range(reps):
         runs["tell_sync"].append(_tell_sync_ns(sizes[0]))
-        runs["tell_sync_queued"].append(_tell_sync_queued_ns(sizes[6], cpus[rep % len(cpus)]))
+        runs["tell_sync_queued"].append(_tell_sync_queued_ns(sizes[6], rep))
         runs["tell_await"].append(_tell_await_ns(sizes[1]))
         runs["two_wakeups"].append(_two_wakeups_us(sizes[2]))
         runs["many_agents"].append(_many_agents_ns(sizes[3]))

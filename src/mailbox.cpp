@@ -33,8 +33,10 @@ PushResult Mailbox::push(EnvelopePtr& env, Dropped* dropped) {
         has_dropped_.store(true, std::memory_order_relaxed);
         return PushResult::dropped;
       case Overflow::drop_oldest: {
-        // What may throw (growing the lane, copying the sender) comes before anything moves.
+        // What may throw (room in either lane, copying the sender) comes before anything moves:
+        // popping the oldest frees no room for the push, since lanes grow at their tail.
         dropped_.make_room();
+        normal_.make_room();
         describe(*normal_.front(), dropped);
         EnvelopePtr oldest = normal_.pop();
         dropped_.push(oldest);

@@ -15,7 +15,7 @@ RequestId RequestTable::open(WaiterPtr waiter, Deadline deadline) {
   {
     std::lock_guard lock(mutex_);
     if (closed_) throw MeshClosed();
-    entries_.emplace(id, Entry{std::move(waiter), nullptr, deadline, {}});
+    entries_.emplace(id, Entry{std::move(waiter), nullptr, {}});
   }
   if (deadline == Deadline::max()) return id;
   // The timer is armed after the entry exists, so an expiry always finds it or finds it
@@ -43,7 +43,8 @@ void RequestTable::set_handler(RequestId id, AgentCellPtr agent) {
 Deadline RequestTable::deadline(RequestId id) const {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
-  return it == entries_.end() ? Deadline::min() : it->second.deadline;
+  if (it == entries_.end()) return Deadline::min();
+  return it->second.timer ? it->second.timer->first : Deadline::max();
 }
 
 bool RequestTable::finish(RequestId id, Entry& out) {

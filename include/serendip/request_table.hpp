@@ -66,8 +66,9 @@ class RequestTable {
   struct Entry {
     WaiterPtr waiter;
     AgentCellPtr handler;
-    Deadline deadline;
-    std::optional<TimerQueue::Key> timer;  // none for requests without a deadline
+    // Keyed by the deadline (its `first`); none for requests without one. Set by open() before
+    // it returns, so before anyone can ask for the deadline.
+    std::optional<TimerQueue::Key> timer;
   };
 
   /// Removes the entry and hands it out, or returns false if `id` already ended.

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
+# The suite's modules import one another as top-level names (bench/ is their script folder);
+# the path is put back so that no later test imports a bench module by accident.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-from measure import Outcome  # noqa: E402
-from scenarios import SCENARIOS  # noqa: E402
-from summary import summarize  # noqa: E402
-from table import render  # noqa: E402
+try:
+    from measure import Outcome
+    from scenarios import SCENARIOS
+    from summary import summarize
+    from table import render
+finally:
+    sys.path.pop(0)
 
 
 def _ran(throughput: float) -> Outcome:

@@ -6,11 +6,27 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
+
+// Allocation failure on demand, for the exception guarantees: while set, every allocation of
+// this thread through the global operator new throws.
+namespace {
+thread_local bool fail_allocations = false;
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (fail_allocations) throw std::bad_alloc();
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace serendip {
 namespace {
@@ -97,6 +113,25 @@ TEST(Mailbox, drop_oldest_queues_the_new_envelope_and_drops_the_oldest_queued_on
   EXPECT_EQ(uut.take_dropped(out), 2u);
   EXPECT_EQ(number(out[0]), 0);
   EXPECT_EQ(number(out[1]), 1);
+}
+
+// A drop_oldest push that cannot get memory for its lanes changes nothing: the envelope stays
+// with the caller, the oldest stays queued, nothing is dropped.
+TEST(Mailbox, drop_oldest_without_memory_leaves_everything_where_it_was) {
+  Mailbox uut(4, Overflow::drop_oldest);
+  // 12 pushes through a 4-slot mailbox: the queued lane's second segment (8 slots) is full and
+  // the dropped lane has room, so only the queued lane needs memory for the next push.
+  for (int i = 0; i < 12; ++i) push(uut, i);
+  EnvelopePtr env = letter(12);
+  fail_allocations = true;
+  EXPECT_THROW(uut.push(env), std::bad_alloc);
+  fail_allocations = false;
+  ASSERT_NE(env, nullptr);
+  EXPECT_EQ(number(env), 12);
+  EXPECT_EQ(uut.size(), 4u);
+  std::vector<EnvelopePtr> out;
+  EXPECT_EQ(uut.take_dropped(out), 8u);
+  for (int i = 8; i < 12; ++i) EXPECT_EQ(number(uut.pop()), i);
 }
 
 TEST(Mailbox, close_hands_back_dropped_envelopes_too) {
