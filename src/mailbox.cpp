@@ -90,6 +90,7 @@ EnvelopePtr Mailbox::pop(bool take_normal) {
 }
 
 std::size_t Mailbox::pop_batch(std::vector<EnvelopePtr>& out, std::size_t max) {
+  out.reserve(out.size() + max);  // what may throw comes before anything is popped
   std::vector<WaiterPtr> freed;
   std::size_t n = 0;
   {
@@ -113,6 +114,7 @@ std::size_t Mailbox::take_dropped(std::vector<EnvelopePtr>& out) {
   // scheduled: drops happen only while the mailbox is full) or by close().
   if (!has_dropped_.load(std::memory_order_relaxed)) return 0;
   std::lock_guard lock(mutex_);
+  out.reserve(out.size() + dropped_.size());  // what may throw comes before anything is popped
   std::size_t n = 0;
   while (EnvelopePtr e = dropped_.pop()) {
     out.push_back(std::move(e));
@@ -146,6 +148,8 @@ std::vector<EnvelopePtr> Mailbox::close() {
   std::vector<WaiterPtr> waiters;
   {
     std::lock_guard lock(mutex_);
+    // What may throw comes before anything moves: a failed close leaves the mailbox open.
+    left.reserve(urgent_.size() + normal_.size() + dropped_.size());
     closed_ = true;
     for (EnvelopeQueue* lane : {&urgent_, &normal_, &dropped_}) {
       while (EnvelopePtr e = lane->pop()) left.push_back(std::move(e));

@@ -86,7 +86,7 @@ RouteResult Mesh::tell(std::string_view target, EnvelopePtr& env) {
   AgentCellPtr agent = router_.find(target);
   if (!agent) {
     env->id = next_message_id_.fetch_add(1, std::memory_order_relaxed);
-    const RouteResult r = router_.route(target, env);  // the transport's turn, if any
+    const RouteResult r = router_.forward(target, env);  // the transport's turn, if any
     if (r == RouteResult::not_found) {
       dead_letter(DeadLetterReason::unknown_target, target, env->sender, env->id, 0);
     }

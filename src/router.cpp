@@ -67,8 +67,7 @@ RouteResult Router::deliver_urgent(const AgentCellPtr& agent, EnvelopePtr& env) 
   return after_push(agent, agent->mailbox().push_urgent(env));
 }
 
-RouteResult Router::route(std::string_view target, EnvelopePtr& env) const {
-  if (AgentCellPtr agent = find(target)) return deliver(agent, env);
+RouteResult Router::forward(std::string_view target, EnvelopePtr& env) const {
   if (transport_ != nullptr) return transport_->send(target, env);
   return RouteResult::not_found;
 }

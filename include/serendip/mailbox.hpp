@@ -63,12 +63,14 @@ class Mailbox {
   EnvelopePtr pop(bool take_normal = true);
 
   /// Pops up to `max` envelopes (urgent first) into `out`; returns how many. A batch shorter
-  /// than `max` (zero included) found the end and made the mailbox idle. Owner only.
+  /// than `max` (zero included) found the end and made the mailbox idle. Reserves room for
+  /// `max` in `out` first, so `max` should be a batch size; if that throws, nothing moved.
+  /// Owner only.
   std::size_t pop_batch(std::vector<EnvelopePtr>& out, std::size_t max);
 
   /// Moves the envelopes the overflow policy dropped into `out`; returns how many. Cheap when
   /// there are none (no lock). Thread-safe; meant for the owner, after a pop (which makes every
-  /// earlier drop visible to it).
+  /// earlier drop visible to it). If `out` cannot grow, it throws with nothing moved.
   std::size_t take_dropped(std::vector<EnvelopePtr>& out);
 
   /// Makes the mailbox scheduled without a push, for an owner about to pop it: pushes arm
@@ -86,7 +88,8 @@ class Mailbox {
   bool wait_for_space(WaiterPtr waiter);
 
   /// Refuses all further pushes, completes space waiters with `closed`, and hands back what
-  /// was queued (urgent lane first, dropped envelopes last). Idempotent. Thread-safe.
+  /// was queued (urgent lane first, dropped envelopes last). Idempotent. Thread-safe. If the
+  /// list cannot be allocated, it throws and the mailbox stays open with everything in it.
   std::vector<EnvelopePtr> close();
 
   /// Envelopes queued in the normal lane. Thread-safe; a snapshot.

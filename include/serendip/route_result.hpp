@@ -6,7 +6,8 @@
 
 namespace serendip {
 
-/// The result of Router::route. Only `delivered` takes the envelope.
+/// The result of routing an envelope (Router::deliver, Router::forward, Mesh::tell). Only
+/// `delivered` takes the envelope.
 enum class RouteResult : std::uint8_t {
   delivered,  ///< queued in the target's mailbox (or handed to the transport)
   full,       ///< the target's mailbox is at capacity; the sender may wait for space

@@ -41,8 +41,11 @@ class Router {
   /// What a push into `agent`'s mailbox means for routing; schedules the agent on `armed`.
   static RouteResult after_push(const AgentCellPtr& agent, PushResult pushed);
 
-  /// Delivers `env` to `target` if it is here, else asks the transport. Thread-safe.
-  RouteResult route(std::string_view target, EnvelopePtr& env) const;
+  /// Hands `env` for `target`, a name the caller did not `find` here, to the transport;
+  /// `not_found` without one. It does not look the name up again: an agent registered since
+  /// the caller's lookup would get the envelope past the caller's bookkeeping (Mesh::deliver
+  /// counts the work). Thread-safe.
+  RouteResult forward(std::string_view target, EnvelopePtr& env) const;
 
   /// Installs the fallback for names not registered here. Call before traffic starts.
   void set_transport(Transport* transport) noexcept { transport_ = transport; }

@@ -134,6 +134,31 @@ TEST(Mailbox, drop_oldest_without_memory_leaves_everything_where_it_was) {
   for (int i = 8; i < 12; ++i) EXPECT_EQ(number(uut.pop()), i);
 }
 
+TEST(Mailbox, draining_without_memory_moves_nothing) {
+  // pop_batch, take_dropped and close each move envelopes into a vector that must grow: one
+  // that cannot must not leave an envelope popped and destroyed on the way out.
+  Mailbox uut(2, Overflow::drop_newest);
+  for (int i = 0; i < 4; ++i) push(uut, i);  // 0 and 1 queued, 2 and 3 dropped
+  push_urgent(uut, 9);
+  std::vector<EnvelopePtr> out;
+  fail_allocations = true;
+  EXPECT_THROW(uut.pop_batch(out, 4), std::bad_alloc);
+  EXPECT_THROW(uut.take_dropped(out), std::bad_alloc);
+  EXPECT_THROW(uut.close(), std::bad_alloc);
+  fail_allocations = false;
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(uut.closed());
+  EXPECT_EQ(uut.size(), 2u);
+  EXPECT_EQ(uut.take_dropped(out), 2u);
+  EXPECT_EQ(number(out[0]), 2);
+  EXPECT_EQ(number(out[1]), 3);
+  out.clear();
+  EXPECT_EQ(uut.pop_batch(out, 4), 3u);
+  EXPECT_EQ(number(out[0]), 9);
+  EXPECT_EQ(number(out[1]), 0);
+  EXPECT_EQ(number(out[2]), 1);
+}
+
 TEST(Mailbox, close_hands_back_dropped_envelopes_too) {
   Mailbox uut(1, Overflow::drop_newest);
   push(uut, 0);

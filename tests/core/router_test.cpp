@@ -81,35 +81,49 @@ TEST(Router, the_generation_moves_on_every_add_and_remove_and_only_then) {
   EXPECT_TRUE(moved());
 }
 
-TEST(Router, route_delivers_by_name_and_schedules_the_agent_on_the_arming_push_only) {
+TEST(Router, delivery_to_a_found_agent_schedules_it_on_the_arming_push_only) {
   Router uut;
   ParkedAgent a("a");
   uut.add(a.cell);
   for (int i = 0; i < 3; ++i) {
     EnvelopePtr env = make_envelope(Kind::tell, i);
-    EXPECT_EQ(uut.route("a", env), RouteResult::delivered);
+    EXPECT_EQ(Router::deliver(uut.find("a"), env), RouteResult::delivered);
     EXPECT_EQ(env, nullptr);
   }
   EXPECT_EQ(a.home->scheduled(), 1u);
   EXPECT_EQ(a.cell->mailbox().size(), 3u);
 }
 
-TEST(Router, an_unknown_name_is_not_found_and_the_envelope_stays_with_the_caller) {
+TEST(Router, forwarding_without_a_transport_is_not_found_and_the_envelope_stays_with_the_caller) {
   Router uut;
   EnvelopePtr env = make_envelope(Kind::tell, 1);
-  EXPECT_EQ(uut.route("nobody", env), RouteResult::not_found);
+  EXPECT_EQ(uut.forward("nobody", env), RouteResult::not_found);
   EXPECT_NE(env, nullptr);
 }
 
-TEST(Router, an_unknown_name_goes_to_the_transport_when_one_is_installed) {
+TEST(Router, forwarding_goes_to_the_transport_when_one_is_installed) {
   Router uut;
   KeepingTransport transport;
   uut.set_transport(&transport);
   EnvelopePtr env = make_envelope(Kind::tell, 1);
-  EXPECT_EQ(uut.route("remote", env), RouteResult::delivered);
+  EXPECT_EQ(uut.forward("remote", env), RouteResult::delivered);
   ASSERT_EQ(transport.kept.size(), 1u);
   EXPECT_EQ(transport.kept[0].first, "remote");
   EXPECT_EQ(*transport.kept[0].second->payload.get<int>(), 1);
+}
+
+TEST(Router, forwarding_never_delivers_here_even_to_a_name_registered_since_the_lookup) {
+  // The caller's lookup missed; delivering now would bypass what it counts (Mesh::deliver).
+  Router uut;
+  KeepingTransport transport;
+  uut.set_transport(&transport);
+  ParkedAgent a("late");
+  uut.add(a.cell);
+  EnvelopePtr env = make_envelope(Kind::tell, 1);
+  EXPECT_EQ(uut.forward("late", env), RouteResult::delivered);
+  EXPECT_EQ(transport.kept.size(), 1u);
+  EXPECT_EQ(a.cell->mailbox().size(), 0u);
+  EXPECT_EQ(a.home->scheduled(), 0u);
 }
 
 TEST(Router, delivery_reports_full_and_closed_mailboxes) {
