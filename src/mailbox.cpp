@@ -90,11 +90,13 @@ EnvelopePtr Mailbox::pop(bool take_normal) {
 }
 
 std::size_t Mailbox::pop_batch(std::vector<EnvelopePtr>& out, std::size_t max) {
-  out.reserve(out.size() + max);  // what may throw comes before anything is popped
   std::vector<WaiterPtr> freed;
   std::size_t n = 0;
   {
     std::lock_guard lock(mutex_);
+    // What may throw comes before anything is popped. Room for what is there, not for `max`:
+    // a mailbox that holds one message keeps a one-slot batch (100,000 agents, 50 MB less).
+    out.reserve(out.size() + std::min(max, urgent_.size() + normal_.size()));
     while (n < max) {
       EnvelopePtr env = pop_locked(true);
       if (!env) break;

@@ -63,9 +63,8 @@ class Mailbox {
   EnvelopePtr pop(bool take_normal = true);
 
   /// Pops up to `max` envelopes (urgent first) into `out`; returns how many. A batch shorter
-  /// than `max` (zero included) found the end and made the mailbox idle. Reserves room for
-  /// `max` in `out` first, so `max` should be a batch size; if that throws, nothing moved.
-  /// Owner only.
+  /// than `max` (zero included) found the end and made the mailbox idle. If `out` cannot
+  /// grow, it throws with nothing moved. Owner only.
   std::size_t pop_batch(std::vector<EnvelopePtr>& out, std::size_t max);
 
   /// Moves the envelopes the overflow policy dropped into `out`; returns how many. Cheap when

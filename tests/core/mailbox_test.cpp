@@ -159,6 +159,16 @@ TEST(Mailbox, draining_without_memory_moves_nothing) {
   EXPECT_EQ(number(out[2]), 1);
 }
 
+TEST(Mailbox, a_batch_takes_room_for_what_is_queued_not_for_its_maximum) {
+  // Each agent keeps its batch vector: sized by `max`, 100,000 agents with one message each
+  // held 50 MB more (bench/, many_agents).
+  Mailbox uut(8);
+  push(uut, 0);
+  std::vector<EnvelopePtr> out;
+  EXPECT_EQ(uut.pop_batch(out, 64), 1u);
+  EXPECT_LT(out.capacity(), 64u);
+}
+
 TEST(Mailbox, close_hands_back_dropped_envelopes_too) {
   Mailbox uut(1, Overflow::drop_newest);
   push(uut, 0);
