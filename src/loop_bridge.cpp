@@ -85,7 +85,13 @@ void LoopBridge::drain(std::vector<BridgeItem>& batch, bool rearm) {
   }
   if (written) {
     std::uint64_t count = 0;
-    [[maybe_unused]] auto n = ::read(fd_, &count, sizeof count);
+    if (::read(fd_, &count, sizeof count) < 0) {
+      // The poster that set the flag writes after its unlock and has not yet: the flag stays
+      // for the drain its write causes, or the fd would stay readable with nobody to read it
+      // and the loop's reader would fire for nothing until some later post.
+      std::lock_guard lock(mutex_);
+      fd_written_ = true;
+    }
   }
   std::lock_guard lock(mutex_);
   batch.swap(items_);  // the queue keeps the caller's (empty) buffer: no allocation per drain

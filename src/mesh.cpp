@@ -142,9 +142,18 @@ Sent Mesh::request(const AgentCellPtr& agent, EnvelopePtr& env, WaiterPtr waiter
 
 void Mesh::fail_requests(std::vector<EnvelopePtr>& envs, Status status, const char* why) {
   std::int64_t counted = 0;
-  for (auto& env : envs) {
-    if (env->kind == Kind::request) requests_.resolve(env->request_id, Outcome::failure(status, why));
+  for (const auto& env : envs) {
     if (env->kind != Kind::reply && env->kind != Kind::error) ++counted;
+  }
+  try {
+    for (auto& env : envs) {
+      if (env->kind == Kind::request) {
+        requests_.resolve(env->request_id, Outcome::failure(status, why));
+      }
+    }
+  } catch (...) {  // out of memory for an outcome: the work still ends, or wait_idle would hang
+    if (counted > 0) work_.finish(counted);
+    throw;
   }
   if (counted > 0) work_.finish(counted);
 }

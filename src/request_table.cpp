@@ -68,20 +68,25 @@ bool RequestTable::resolve(RequestId id, Outcome&& outcome) {
   return true;
 }
 
+// What may throw (an outcome's message) comes before the entry is taken, so that a failure
+// leaves the request open rather than its waiter without an answer; here and below.
+
 bool RequestTable::cancel(RequestId id) {
+  Outcome cancelled = Outcome::failure(Status::cancelled, "the request was cancelled");
   Entry e;
   if (!finish(id, e)) return false;
   cancel_timer(e);
-  e.waiter->complete(Outcome::failure(Status::cancelled, "the request was cancelled"));
+  e.waiter->complete(std::move(cancelled));
   if (e.handler) e.handler->home().abandon(e.handler, id);
   return true;
 }
 
 void RequestTable::expire(RequestId id) {
   // Runs on the timer thread: the entry's timer has already fired, so nothing to cancel.
+  Outcome timed_out = Outcome::failure(Status::timeout, "the request's deadline passed");
   Entry e;
   if (!finish(id, e)) return;
-  e.waiter->complete(Outcome::failure(Status::timeout, "the request's deadline passed"));
+  e.waiter->complete(std::move(timed_out));
   if (e.handler) e.handler->home().abandon(e.handler, id);
 }
 
@@ -97,16 +102,27 @@ bool RequestTable::pending(RequestId id) const {
   return entries_.count(id) != 0;
 }
 
+// An outcome for each of `n` waiters.
+static std::vector<Outcome> failures(std::size_t n, Status status, const std::string& message) {
+  std::vector<Outcome> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.push_back(Outcome::failure(status, message));
+  return out;
+}
+
 std::size_t RequestTable::close_all(Status status, const std::string& message) {
   std::unordered_map<RequestId, Entry> ended;
+  std::vector<Outcome> outcomes;
   {
     std::lock_guard lock(mutex_);
+    outcomes = failures(entries_.size(), status, message);
     closed_ = true;
     ended.swap(entries_);
   }
+  std::size_t i = 0;
   for (auto& [id, e] : ended) {
     cancel_timer(e);
-    e.waiter->complete(Outcome::failure(status, message));
+    e.waiter->complete(std::move(outcomes[i++]));
   }
   return ended.size();
 }
@@ -114,8 +130,13 @@ std::size_t RequestTable::close_all(Status status, const std::string& message) {
 std::size_t RequestTable::close_handled_by(const AgentCell* agent, Status status,
                                            const std::string& message) {
   std::vector<Entry> ended;
+  std::vector<Outcome> outcomes;
   {
     std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& [id, e] : entries_) n += e.handler.get() == agent ? 1 : 0;
+    ended.reserve(n);
+    outcomes = failures(n, status, message);
     for (auto it = entries_.begin(); it != entries_.end();) {
       if (it->second.handler.get() == agent) {
         ended.push_back(std::move(it->second));
@@ -125,9 +146,9 @@ std::size_t RequestTable::close_handled_by(const AgentCell* agent, Status status
       }
     }
   }
-  for (auto& e : ended) {
-    cancel_timer(e);
-    e.waiter->complete(Outcome::failure(status, message));
+  for (std::size_t i = 0; i < ended.size(); ++i) {
+    cancel_timer(ended[i]);
+    ended[i].waiter->complete(std::move(outcomes[i]));
   }
   return ended.size();
 }

@@ -2,31 +2,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/mailbox.hpp>
 
+#include "failing_allocation.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <condition_variable>
-#include <cstdlib>
 #include <memory>
-#include <new>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <utility>
 #include <vector>
-
-// Allocation failure on demand, for the exception guarantees: while set, every allocation of
-// this thread through the global operator new throws.
-namespace {
-thread_local bool fail_allocations = false;
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (fail_allocations) throw std::bad_alloc();
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace serendip {
 namespace {
@@ -123,9 +110,10 @@ TEST(Mailbox, drop_oldest_without_memory_leaves_everything_where_it_was) {
   // the dropped lane has room, so only the queued lane needs memory for the next push.
   for (int i = 0; i < 12; ++i) push(uut, i);
   EnvelopePtr env = letter(12);
-  fail_allocations = true;
-  EXPECT_THROW(uut.push(env), std::bad_alloc);
-  fail_allocations = false;
+  {
+    testing::FailingAllocations failing;
+    EXPECT_THROW(uut.push(env), std::bad_alloc);
+  }
   ASSERT_NE(env, nullptr);
   EXPECT_EQ(number(env), 12);
   EXPECT_EQ(uut.size(), 4u);
@@ -141,11 +129,12 @@ TEST(Mailbox, draining_without_memory_moves_nothing) {
   for (int i = 0; i < 4; ++i) push(uut, i);  // 0 and 1 queued, 2 and 3 dropped
   push_urgent(uut, 9);
   std::vector<EnvelopePtr> out;
-  fail_allocations = true;
-  EXPECT_THROW(uut.pop_batch(out, 4), std::bad_alloc);
-  EXPECT_THROW(uut.take_dropped(out), std::bad_alloc);
-  EXPECT_THROW(uut.close(), std::bad_alloc);
-  fail_allocations = false;
+  {
+    testing::FailingAllocations failing;
+    EXPECT_THROW(uut.pop_batch(out, 4), std::bad_alloc);
+    EXPECT_THROW(uut.take_dropped(out), std::bad_alloc);
+    EXPECT_THROW(uut.close(), std::bad_alloc);
+  }
   EXPECT_TRUE(out.empty());
   EXPECT_FALSE(uut.closed());
   EXPECT_EQ(uut.size(), 2u);

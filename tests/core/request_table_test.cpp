@@ -3,12 +3,14 @@
 #include <serendip/errors.hpp>
 #include <serendip/request_table.hpp>
 
+#include "failing_allocation.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <memory>
+#include <new>
 #include <random>
 #include <string>
 #include <thread>
@@ -139,6 +141,29 @@ TEST_F(RequestTableTest, close_all_ends_every_open_request_and_refuses_new_ones)
   EXPECT_EQ(uut.size(), 0u);
   EXPECT_EQ(timers.size(), 0u);
   EXPECT_THROW(uut.open(std::make_shared<BlockingWaiter>(), Deadline::max()), MeshClosed);
+}
+
+TEST_F(RequestTableTest, ending_requests_without_memory_leaves_them_open) {
+  // Each way of ending a request builds its outcome (a message longer than the string's
+  // inline buffer) before it takes the entry: a failure must not leave a waiter unanswered.
+  ParkedAgent handler("handler");
+  auto waiter = std::make_shared<BlockingWaiter>();
+  const RequestId id = uut.open(waiter, Clock::now() + 1h);
+  uut.set_handler(id, handler.cell);
+  const std::string removed = "the agent was removed from the mesh";
+  const std::string closing = "the mesh closed while it was open";
+  {
+    testing::FailingAllocations failing;
+    EXPECT_THROW(uut.cancel(id), std::bad_alloc);
+    EXPECT_THROW(uut.close_handled_by(handler.cell.get(), Status::closed, removed),
+                 std::bad_alloc);
+    EXPECT_THROW(uut.close_all(Status::closed, closing), std::bad_alloc);
+  }
+  EXPECT_TRUE(uut.pending(id));
+  EXPECT_FALSE(waiter->done());
+  EXPECT_EQ(uut.close_handled_by(handler.cell.get(), Status::closed, removed), 1u);
+  ASSERT_TRUE(waiter->done());
+  EXPECT_EQ(waiter->take().error_message, removed);
 }
 
 TEST_F(RequestTableTest, racing_resolve_cancel_and_expiry_end_each_request_exactly_once) {
