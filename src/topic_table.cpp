@@ -136,31 +136,46 @@ void TopicTable::check_subject(std::string_view subject) { check(subject, false)
 
 void TopicTable::check_pattern(std::string_view pattern) { check(pattern, true); }
 
+// Room for one more element, growing geometrically as push_back would.
+template <typename T>
+static void make_room_for_one(std::vector<T>& v) {
+  if (v.size() == v.capacity()) v.reserve(2 * v.size() + 1);
+}
+
 bool TopicTable::subscribe(const AgentCellPtr& agent, std::string_view pattern) {
   check_pattern(pattern);
   std::unique_lock lock(mutex_);
   auto [it, fresh] = subscribers_.try_emplace(agent.get());
   Subscriber& sub = it->second;
-  if (fresh) {
-    sub.agent = agent;
-    sub.order = next_order_++;
-  } else if (std::ranges::find(sub.patterns, pattern) != sub.patterns.end()) {
-    return false;
-  }
-  sub.patterns.emplace_back(pattern);
-  Node* node = root_.get();
-  for (std::string_view rest = pattern;;) {
-    const Split s = split_first(rest);
-    if (s.token == ">") {
-      node->tail.push_back(&sub);
-      break;
+  if (!fresh && std::ranges::find(sub.patterns, pattern) != sub.patterns.end()) return false;
+  try {
+    // What may throw (the pattern's nodes, room in its list and among the subscriber's
+    // patterns) comes before anything is recorded, so that a failure leaves no subscription
+    // that the trie and the subscriber disagree on.
+    Node* node = root_.get();
+    std::vector<const Subscriber*>* list = nullptr;
+    for (std::string_view rest = pattern; list == nullptr;) {
+      const Split s = split_first(rest);
+      if (s.token == ">") {
+        list = &node->tail;
+      } else {
+        node = &node->child(s.token);
+        if (s.last) list = &node->exact;
+        rest = s.after;
+      }
     }
-    node = &node->child(s.token);
-    if (s.last) {
-      node->exact.push_back(&sub);
-      break;
+    make_room_for_one(*list);
+    make_room_for_one(sub.patterns);
+    std::string copy(pattern);
+    if (fresh) {
+      sub.agent = agent;
+      sub.order = next_order_++;
     }
-    rest = s.after;
+    sub.patterns.push_back(std::move(copy));
+    list->push_back(&sub);
+  } catch (...) {
+    if (fresh) subscribers_.erase(it);
+    throw;
   }
   ++size_;
   return true;

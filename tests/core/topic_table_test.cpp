@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <serendip/topic_table.hpp>
 
+#include "failing_allocation.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <initializer_list>
+#include <new>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -234,6 +236,26 @@ TEST(TopicTable, unsubscribing_one_pattern_leaves_those_sharing_its_path) {
   }
   EXPECT_TRUE(uut.match("x.y.z").empty());
   EXPECT_TRUE(uut.patterns_of(a.cell.get()).empty());
+}
+
+TEST(TopicTable, a_subscription_that_cannot_get_memory_leaves_the_table_as_it_was) {
+  // The trie and the subscriber's list of patterns must agree: unsubscribing walks the trie
+  // along each listed pattern. Three patterns leave room for a fourth in the list, and a
+  // short one needs no memory of its own, so only the fourth's new trie nodes would fail.
+  TopicTable uut;
+  ParkedAgent a("a");
+  for (const char* p : {"a.b", "c.d", "e.f"}) ASSERT_TRUE(uut.subscribe(a.cell, p));
+  {
+    testing::FailingAllocations failing;
+    EXPECT_THROW(uut.subscribe(a.cell, "x.y"), std::bad_alloc);
+  }
+  EXPECT_EQ(uut.patterns_of(a.cell.get()), (std::vector<std::string>{"a.b", "c.d", "e.f"}));
+  EXPECT_EQ(uut.size(), 3u);
+  EXPECT_TRUE(uut.match("x.y").empty());
+  EXPECT_EQ(uut.unsubscribe_all(a.cell.get()), 3u);
+  EXPECT_EQ(uut.size(), 0u);
+  ASSERT_TRUE(uut.subscribe(a.cell, "x.y"));
+  EXPECT_EQ(uut.match("x.y"), std::vector<AgentCellPtr>{a.cell});
 }
 
 TEST(TopicTable, unsubscribe_all_removes_every_pattern_of_one_agent_only) {
