@@ -476,8 +476,14 @@ class Dispatcher {
     return nb::cast<std::string>(nb::handle(Py_TYPE(exc.ptr())).attr("__qualname__"));
   }
 
-  // The next message, left in the batch; null when the mailbox is idle.
+  // The next message, left in the batch; null when the mailbox is idle or the mesh closed.
   const Envelope* peek() {
+    // What the batch holds is still queued: a close drops it as it drops what is left in the
+    // mailbox, also when a handler of this batch closed the mesh and stop() is yet to come.
+    if (mesh().closed()) {
+      drop_batch();
+      return nullptr;
+    }
     if (cursor_ == batch_.size()) {
       batch_.clear();
       cursor_ = 0;

@@ -253,7 +253,7 @@ class AgentRunner:
         self._running[request_id] = task
         # Two rules tell the asker's cancellation. A CancelledError out of the handler while
         # any is asked for is the asker's, one asked for before the query too (_unsettled
-        # judges it as it judges a runner Task's). Once the handler has ended otherwise, only
+        # counts none as earlier than the step). Once the handler has ended otherwise, only
         # a count above this one is (what an abandonment adds, _done_with takes back), as
         # asyncio.timeout compares: Python 3.11's TaskGroup can leave one behind.
         cancelling = task.cancelling()
@@ -303,26 +303,35 @@ class AgentRunner:
 
     def _defer(self, step: _core.HandlerStep) -> None:
         """Runs an async action invoked on an agent with a plain handler, as a task of its own."""
+        request_id = step.request_id
 
         async def run() -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            request_id = step.request_id
-            if request_id:
-                self._running[request_id] = task
             try:
                 await step
             except BaseException as exc:
                 if self._unsettled(step, exc, task):
                     raise
-            finally:
-                if request_id:
-                    self._done_with(request_id, task)
-                self._tasks.discard(task)
-                if self._drained is not None:
-                    self._notify_drained()
 
-        self._tasks.add(self.loop.create_task(run(), name=f"serendip:{self._name}:action"))
+        def ended(_: asyncio.Task[None]) -> None:
+            if task.cancelled():
+                # Cancelled before its first step, the task never ran run()'s body: the
+                # action's coroutine is closed unstarted, and the step settled here (a step
+                # settles once), or its message would stay counted and wait_idle would wait
+                # for it forever.
+                step.close()
+                self._unsettled(step, asyncio.CancelledError(), task)
+            if request_id:
+                self._done_with(request_id, task)
+            self._tasks.discard(task)
+            if self._drained is not None:
+                self._notify_drained()
+
+        task = self.loop.create_task(run(), name=f"serendip:{self._name}:action")
+        # Known before the task starts, so that an abandon meanwhile cancels it.
+        if request_id:
+            self._running[request_id] = task
+        self._tasks.add(task)
+        task.add_done_callback(ended)
 
     def _run_sync(self) -> None:
         # The hot path for plain handlers: one native call handles the batch.
@@ -362,10 +371,11 @@ class AgentRunner:
                     request_id = step.request_id
                     if request_id:
                         self._running[request_id] = task
+                    before = task.cancelling()
                     try:
                         await step
                     except BaseException as exc:
-                        if self._unsettled(step, exc, task):
+                        if self._unsettled(step, exc, task, before):
                             raise
                     finally:
                         if request_id:
@@ -378,15 +388,21 @@ class AgentRunner:
                 self._notify_drained()
 
     def _unsettled(
-        self, step: _core.HandlerStep, exc: BaseException, task: asyncio.Task[Any]
+        self,
+        step: _core.HandlerStep,
+        exc: BaseException,
+        task: asyncio.Task[Any],
+        before: int = 0,
     ) -> bool:
         """Settles ``step`` after ``exc`` ended the await (a step settles its handler's return
-        and Exceptions itself); returns whether ``exc`` must go on."""
+        and Exceptions itself); returns whether ``exc`` must go on. ``before``: the
+        cancellations of ``task`` asked for before the step, which are not its own (a runner
+        Task keeps one that a Python 3.11 TaskGroup left behind in an earlier handler)."""
         if isinstance(exc, asyncio.CancelledError):
             if step.request_id in self._abandoned:
                 step.settle(None, None, True)  # the asker gave up; its handler saw the cancellation
                 return False
-            if self._stopped or task.cancelling():
+            if self._stopped or task.cancelling() > before:
                 step.settle(None, None, False)  # shutdown: the close ends the request
                 return True
             step.settle(None, exc, True)  # the handler's own CancelledError: its failure

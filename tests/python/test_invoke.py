@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from _support import Twin, TwinRunner
+from _support import SAFETY, Twin, TwinRunner
 from serendip import (
     ActionInputError,
     ActionNotFound,
@@ -18,6 +18,7 @@ from serendip import (
     LocalMesh,
     action,
 )
+from serendip._action import Invocation
 
 
 class Calculator(Agent):
@@ -108,3 +109,18 @@ async def test_an_agent_invokes_another_agents_action_from_its_handler() -> None
         mesh.add_agent(Caller("caller"))
         assert await mesh.query("caller", 21) == 42
         assert calc.senders == [None]  # invoked through the mesh, not as the caller
+
+
+@pytest.mark.asyncio
+async def test_an_async_action_stopped_before_its_first_step_still_counts_as_handled() -> None:
+    # On an agent with a plain handler an async action runs as a task of its own. The yield
+    # lets the drain create that task; the removal's task, created next, runs before the
+    # action task's first step and cancels it. The message must still be counted handled, or
+    # wait_idle would wait for it for the rest of the mesh's life.
+    async with LocalMesh() as mesh:
+        calc = mesh.add_agent(Calculator("calc"))
+        mesh.send_to_nowait("calc", Invocation("slow_double", {"x": 1.0}))
+        await asyncio.sleep(0)
+        mesh.remove_agent("calc", drain=False)
+        await mesh.wait_idle(timeout=SAFETY)
+        assert calc.threads == []  # it never started

@@ -16,7 +16,7 @@ import pytest
 
 from serendip import Agent, Context, LocalMesh, MeshClosed
 
-from _support import SAFETY, Gate, Twin, TwinRunner, wait_until
+from _support import SAFETY, Gate, Twin, TwinRunner, until, wait_until
 
 
 class Blocker(Agent):
@@ -280,6 +280,37 @@ def test_a_handler_can_close_its_own_mesh(twin: TwinRunner, how: str) -> None:
         assert await m.until(lambda: "closed agents=0" in repr(m.mesh))  # not stuck "closing"
 
     twin.run(scenario)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("handler", ["plain", "async"])
+async def test_messages_queued_behind_the_handler_that_closes_the_mesh_are_dropped(
+    handler: str,
+) -> None:
+    # The dispatcher takes queued messages from the mailbox in batches: those already taken
+    # are still queued messages, and a close from a handler on this loop drops them too.
+    seen: list[int] = []
+
+    class Plain(Agent):
+        def on_message(self, message: int, ctx: Context) -> None:
+            seen.append(message)
+            if message == 0:
+                ctx.mesh.close()
+
+    class Async(Agent):
+        async def on_message(self, message: int, ctx: Context) -> None:
+            seen.append(message)
+            if message == 0:
+                ctx.mesh.close()
+
+    mesh = LocalMesh("close-from-a-batch")
+    mesh.add_agent(Plain("closer") if handler == "plain" else Async("closer"))
+    for i in range(5):
+        mesh.send_to_nowait("closer", i)
+    assert await until(lambda: mesh.closed)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert seen == [0]
 
 
 # -- exit without close (subprocesses) ----------------------------------------------------------

@@ -150,6 +150,41 @@ def test_a_cancelled_error_the_handler_raises_itself_fails_that_message_only(
 
 
 
+def test_a_task_group_that_failed_after_its_body_leaves_no_cancellation_behind(
+    twin: TwinRunner,
+) -> None:
+    # On Python 3.11 a TaskGroup whose child fails after the body ended cancels the task
+    # running it and never takes that back: the runner Task that ran the handler stays
+    # "cancelling". A later handler's own CancelledError must still fail only its message.
+    class Grouping(Agent):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            if message == "group":
+
+                async def fail() -> None:
+                    await asyncio.sleep(0)
+                    raise ValueError("the child failed")
+
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(fail())
+            if message == "await a cancelled future":
+                await asyncio.sleep(0)
+                future = asyncio.get_running_loop().create_future()
+                future.cancel()
+                await future
+            return message
+
+    async def scenario(m: Twin) -> None:
+        m.mesh.add_agent(Grouping("grouping"))
+        with pytest.raises(serendip.HandlerError):
+            await m.query("grouping", "group", timeout=SAFETY)
+        with pytest.raises(serendip.HandlerError) as info:
+            await m.query("grouping", "await a cancelled future", timeout=SAFETY)
+        assert isinstance(info.value.__cause__, asyncio.CancelledError)
+        assert await m.query("grouping", "next", timeout=SAFETY) == "next"
+
+    twin.run(scenario)
+
+
 def test_a_decorated_coroutine_handler_is_awaited_not_sent_back_as_a_coroutine(
     twin: TwinRunner,
 ) -> None:
