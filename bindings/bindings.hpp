@@ -28,6 +28,9 @@ void set_python_error(const std::exception_ptr& p) noexcept;
 PyObject* interned(const char* text);
 /// LoopBridge, Waiter and BlockingWaiter (bridge.cpp).
 void bind_bridge(nanobind::module_& m);
+/// An outcome as the tuple Python reads: (status, payload, error_type, error_message), the
+/// texts decoded leniently (bridge.cpp).
+nanobind::tuple outcome_tuple(Outcome& outcome);
 /// The core bridge behind a Python `_core.LoopBridge` object (bridge.cpp).
 LoopBridgePtr bridge_of(nanobind::handle bridge);
 /// The rest of a query made with `waiter` from `bridge`'s loop (request `id`): (id, outcome,

@@ -116,11 +116,6 @@ void report(BridgeHandle& h, nb::object& interrupt) {
   }
 }
 
-nb::tuple outcome_tuple(Outcome& o) {
-  return nb::make_tuple(static_cast<int>(o.status), from_payload(o.payload), o.error_type,
-                        o.error_message);
-}
-
 void set_result(nb::handle future, Outcome& outcome) {
   nb::object result = outcome_tuple(outcome);
   nb::object ok = nb::steal(PyObject_CallMethodOneArg(future.ptr(), names().set_result, result.ptr()));
@@ -308,6 +303,20 @@ Deadline deadline_after(double seconds) {
 }
 
 }  // namespace
+
+// Error texts may quote what a server sent, which need not be UTF-8: a strict conversion
+// would raise where the outcome is due, and leave its awaiting caller waiting for good.
+static nb::object lenient_str(const std::string& text) {
+  return nb::steal(
+      PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
+}
+
+nb::tuple outcome_tuple(Outcome& o) {
+  nb::object type = lenient_str(o.error_type);
+  nb::object message = lenient_str(o.error_message);
+  if (!type.is_valid() || !message.is_valid()) throw nb::python_error();
+  return nb::make_tuple(static_cast<int>(o.status), from_payload(o.payload), type, message);
+}
 
 void bind_bridge(nb::module_& m) {
   nb::class_<Waiter>(m, "Waiter", "Hears the end of one request or wait. Opaque.");

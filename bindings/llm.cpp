@@ -12,7 +12,10 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 
@@ -156,8 +159,10 @@ nb::tuple event_tuple(const StreamEvent& e) {
                         e.tool_index, e.tool_call_id, e.tool_name);
 }
 
+// Rounded up: a timeout below a millisecond is one, not zero, which means none.
 std::chrono::milliseconds millis(double seconds) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
+  return std::chrono::milliseconds(std::max<std::int64_t>(
+      1, static_cast<std::int64_t>(std::ceil(seconds * 1000.0))));
 }
 
 // Everything a call takes, bundled so that chat and chat_stream share one conversion.
@@ -264,8 +269,7 @@ void bind_llm(nb::module_& m) {
             for (const StreamEvent& e : events) out.append(event_tuple(e));
             nb::object end = nb::none();
             if (outcome) {
-              end = nb::make_tuple(static_cast<int>(outcome->status), from_payload(outcome->payload),
-                                   outcome->error_type, outcome->error_message);
+              end = outcome_tuple(*outcome);
             }
             return nb::make_tuple(out, end);
           },

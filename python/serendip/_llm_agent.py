@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import math
 import threading
 from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -157,8 +158,8 @@ class LlmAgent(Agent):
         for label, bound in (("history_limit", history_limit), ("history_tokens", history_tokens)):
             if bound is not None and bound < 1:
                 raise ValueError(f"{label} must be None or at least 1")
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise ValueError("timeout must be a positive number of seconds")
         self.model = model
         self.base_url = base_url
         self._api_key = api_key

@@ -6,7 +6,9 @@
 
 #include "wire_support.hpp"
 
+#include <exception>
 #include <optional>
+#include <string>
 #include <utility>
 
 namespace serendip::llm {
@@ -43,14 +45,19 @@ Outcome failure(CallState& s, CallError error, std::string message, long status,
 // The reason a non-2xx answer gives: the provider's error object when it sent one.
 std::string http_error_text(CallState& s, const http::Response& r) {
   std::string text = "HTTP " + std::to_string(r.status);
+  // Redacted before it is cut short: an excerpt could end inside a quoted key, whose first
+  // part `failure` would then not recognise.
+  const std::string body = redact(r.body, s.endpoint->api_key);
   try {
-    internal::throw_if_error(internal::parse_json(r.body, "the error body"));
-    if (!r.body.empty()) text += ": " + internal::excerpt(r.body);
+    internal::throw_if_error(internal::parse_json(body, "the error body"));
+    if (!body.empty()) text += ": " + internal::excerpt(body);
   } catch (const ProviderError& e) {
     s.provider_type = e.type();
     text += ": " + e.message();
   } catch (const ProtocolError&) {
-    if (!r.body.empty()) text += ": " + internal::excerpt(r.body);
+    if (!body.empty()) text += ": " + internal::excerpt(body);
+  } catch (const std::exception&) {  // a shape the error readers did not expect
+    if (!body.empty()) text += ": " + internal::excerpt(body);
   }
   if (r.attempts > 1) text += " (after " + std::to_string(r.attempts) + " attempts)";
   return text;
@@ -66,6 +73,11 @@ Outcome parse_answer(CallState& s, http::Response& r) {
     return failure(s, CallError::provider, e.what(), r.status, r.attempts);
   } catch (const ProtocolError& e) {
     return failure(s, CallError::protocol, e.what(), r.status, r.attempts);
+  } catch (const std::exception& e) {
+    // A shape the readers did not expect (a JSON type error): on the I/O thread, where an
+    // escaping exception would end the process, it is the answer's fault like any other.
+    return failure(s, CallError::protocol, std::string("the response is malformed: ") + e.what(),
+                   r.status, r.attempts);
   }
 }
 
@@ -209,6 +221,9 @@ http::RequestId ChatClient::start(ChatCall&& call, WaiterPtr done, std::shared_p
         state->stream_error.emplace(CallError::provider, e.what());
       } catch (const ProtocolError& e) {
         state->stream_error.emplace(CallError::protocol, e.what());
+      } catch (const std::exception& e) {  // as in parse_answer
+        state->stream_error.emplace(CallError::protocol,
+                                    std::string("the stream is malformed: ") + e.what());
       }
     };
   }

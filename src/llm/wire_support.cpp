@@ -30,6 +30,30 @@ std::string error_message(const json& holder) {
 
 }  // namespace
 
+bool nested_too_deeply(std::string_view text) noexcept {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_nesting) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 std::string excerpt(std::string_view text) {
   if (text.size() <= excerpt_bytes) return std::string(text);
   std::size_t cut = excerpt_bytes;
@@ -42,6 +66,11 @@ std::string dump(const json& value) {
 }
 
 json parse_json(std::string_view text, std::string_view what) {
+  if (nested_too_deeply(text)) {
+    throw ProtocolError(std::string(what) + " is nested more than " +
+                            std::to_string(max_nesting) + " levels deep",
+                        excerpt(text));
+  }
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) throw ProtocolError(std::string(what) + " is not JSON", excerpt(text));
   return doc;
@@ -113,7 +142,9 @@ std::string Reader::content_text(const json& content) const {
   if (!content.is_array()) fail("field 'content' is neither text nor a list of parts");
   std::string text;
   for (const json& part : content) {
-    if (part.is_object() && part.value("type", "") == "text") text += string(part, "text");
+    if (!part.is_object()) continue;
+    auto type = part.find("type");
+    if (type != part.end() && type->is_string() && *type == "text") text += string(part, "text");
   }
   return text;
 }
@@ -121,6 +152,11 @@ std::string Reader::content_text(const json& content) const {
 ToolCall tool_call_from_text(std::string id, std::string name, std::string_view text) {
   ToolCall call{std::move(id), std::move(name), json::object(), {}, {}};
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return call;
+  if (nested_too_deeply(text)) {
+    call.raw_arguments = excerpt(text);
+    call.arguments_error = "the arguments are nested too deeply";
+    return call;
+  }
   json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_object()) {
     call.arguments = std::move(parsed);

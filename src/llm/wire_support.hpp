@@ -24,7 +24,16 @@ std::string excerpt(std::string_view text);
 /// `value` as compact JSON; invalid UTF-8 in strings becomes U+FFFD instead of throwing.
 std::string dump(const json& value);
 
-/// `text` parsed as JSON; ProtocolError "<what> is not JSON" otherwise.
+/// Levels of arrays and objects a provider's JSON may nest: answers use a handful, and
+/// printing a value (dump) or converting it for Python recurses once per level.
+inline constexpr int max_nesting = 256;
+
+/// Whether the JSON text `text` nests arrays and objects more than max_nesting levels deep
+/// (brackets inside strings do not count). Any text is accepted; it need not be valid JSON.
+bool nested_too_deeply(std::string_view text) noexcept;
+
+/// `text` parsed as JSON; ProtocolError "<what> is not JSON" otherwise, or when it nests
+/// more than max_nesting levels deep.
 json parse_json(std::string_view text, std::string_view what);
 
 /// Throws ProviderError when `doc` is an error in one of the shapes providers use:

@@ -183,6 +183,23 @@ TEST(LlmWireOpenAi, arguments_that_are_not_a_json_object_are_kept_raw_and_flagge
   EXPECT_EQ(response.tool_calls[3].arguments, (json{{"already", "an object"}}));
 }
 
+TEST(LlmWireOpenAi, arguments_nested_too_deeply_are_flagged_not_parsed) {
+  // Inside a string the arguments escape the check on the body: they are checked on their
+  // own, since printing or converting a value recurses once per level.
+  const std::string deep = std::string(300, '[') + std::string(300, ']');
+  const std::string shallow = std::string(200, '[') + std::string(200, ']');
+  auto call_with = [](const std::string& arguments) {
+    return openai::parse_body(R"({"choices": [{"finish_reason": "tool_calls", "message":
+      {"tool_calls": [{"id": "a", "function": {"name": "f", "arguments": ")" + arguments +
+                                  R"("}}]}}]})",
+                              hello_request())
+        .tool_calls.at(0);
+  };
+  EXPECT_EQ(call_with(deep).arguments_error, "the arguments are nested too deeply");
+  EXPECT_EQ(call_with(deep).raw_arguments.substr(0, 3), "[[[");
+  EXPECT_EQ(call_with(shallow).arguments_error, "the arguments are not a JSON object");
+}
+
 TEST(LlmWireOpenAi, finish_reasons_are_normalised_and_kept_raw) {
   auto finish = [](const char* reason) {
     return openai::parse_body(std::string(R"({"choices": [{"message": {"content": "x"},

@@ -16,7 +16,7 @@ import serendip
 from serendip import LlmAgent
 from serendip.testing import Fault, Reply, ScriptedLLMServer
 
-from _support import until
+from _support import SAFETY, until
 
 KEY = "sk-failures-SECRET-4242"
 DEFAULT_LIMIT = 8 << 20  # LlmAgent's default max_response_bytes
@@ -173,6 +173,66 @@ def test_an_error_object_inside_a_200_is_a_provider_error(server: ScriptedLLMSer
     assert failed(a) == {"LlmProviderError": 1}
 
 
+def test_answer_parts_whose_type_is_not_a_string_are_skipped(server: ScriptedLLMServer) -> None:
+    # Reading such a part's type as text threw a JSON type error on the client's I/O thread,
+    # which ended the process.
+    parts = [{"type": 1}, {"type": None}, {"type": "text", "text": "Hello."}]
+    server.script(Fault(200, {"choices": [{"index": 0, "finish_reason": "stop",
+                                           "message": {"role": "assistant", "content": parts}}]}))
+    assert agent(server).send_message_sync("hi") == "Hello."
+
+
+def test_an_answer_nested_too_deeply_is_a_protocol_error(server: ScriptedLLMServer) -> None:
+    # The parser reads any depth; printing the value for the error recursed once per level
+    # and overflowed the I/O thread's stack.
+    depth = 100_000
+    server.script(Fault(200, '{"error": ' + "[" * depth + "]" * depth + "}"))
+    a = agent(server)
+    with pytest.raises(serendip.LlmProtocolError, match="nested more than 256 levels deep"):
+        a.send_message_sync("hi")
+    assert failed(a) == {"LlmProtocolError": 1}
+
+
+@pytest.mark.asyncio
+async def test_an_error_body_that_is_not_utf8_is_an_http_error() -> None:
+    # A proxy's Latin-1 error page: quoted in the error, its bytes failed the conversion to
+    # str where the call's outcome was delivered, and the caller waited for good.
+    async def bad_gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html; charset=latin-1\r\n"
+                     b"Content-Length: 10\r\nConnection: close\r\n\r\nproxy \xe9\xe9\xff!")
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(bad_gateway, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    async with listener:
+        a = LlmAgent("bot", "openai::test-model", base_url=f"http://127.0.0.1:{port}/v1",
+                     api_key=KEY, max_attempts=1)
+        with pytest.raises(serendip.LlmHttpError) as caught:
+            await asyncio.wait_for(a.send_message("hi"), SAFETY)
+    assert caught.value.status == 502
+    assert "proxy \ufffd\ufffd\ufffd!" in str(caught.value)
+
+
+def test_a_timeout_below_a_millisecond_still_times_out(server: ScriptedLLMServer) -> None:
+    # Cut to whole milliseconds it was zero, which means no timeout at all.
+    server.script(Fault.stall())
+    with pytest.raises(serendip.LlmTimeout):
+        agent(server, timeout=0.0005).send_message_sync("hi")
+
+
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_timeout_must_be_a_positive_finite_number(
+    server: ScriptedLLMServer, timeout: float
+) -> None:
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        agent(server, timeout=timeout)
+
+
 # -- secrets and configuration --
 
 
@@ -189,6 +249,17 @@ def test_the_key_never_shows_in_a_repr_an_error_or_the_metrics(server: ScriptedL
     assert "Incorrect API key provided: ***." in str(error)
     for shown in (str(error), repr(error), repr(error.args), repr(a), str(a.llm_metrics())):
         assert KEY not in shown
+
+
+def test_a_key_quoted_where_the_error_excerpt_is_cut_is_not_shown_in_part(
+    server: ScriptedLLMServer,
+) -> None:
+    # The error quotes the first 200 bytes of the body: the key must be hidden before that
+    # cut, or its first part would show.
+    server.script(Fault(401, "x" * 195 + KEY))
+    with pytest.raises(serendip.LlmHttpError) as caught:
+        agent(server).send_message_sync("hi")
+    assert KEY[:5] not in str(caught.value)
 
 
 def test_build_refuses_an_unknown_provider_and_a_missing_key(
