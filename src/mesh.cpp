@@ -21,6 +21,12 @@ void Mesh::add(AgentCellPtr agent) {
   router_.add(std::move(agent));
 }
 
+AgentCellPtr Mesh::detach(std::string_view name) {
+  AgentCellPtr agent = router_.remove(name);
+  if (agent) topics_.unsubscribe_all(agent.get());  // a publish finds agents by topic, not name
+  return agent;
+}
+
 AgentCellPtr Mesh::remove(std::string_view name, std::vector<EnvelopePtr>& undelivered) {
   AgentCellPtr agent = router_.remove(name);
   if (agent) retire(agent, undelivered);

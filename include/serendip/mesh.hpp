@@ -52,10 +52,10 @@ class Mesh {
   /// Returns the agent (null if unknown) and, in `undelivered`, the envelopes it never handled.
   /// Thread-safe.
   AgentCellPtr remove(std::string_view name, std::vector<EnvelopePtr>& undelivered);
-  /// The first half of a draining removal: unregisters `name` (new sends find no agent) but
-  /// leaves its mailbox open for its owner to drain. Returns the agent, null if unknown.
-  /// Thread-safe.
-  AgentCellPtr detach(std::string_view name) { return router_.remove(name); }
+  /// The first half of a draining removal: unregisters `name` and its subscriptions (new
+  /// sends and publishes find no agent) but leaves its mailbox open for its owner to drain.
+  /// Returns the agent, null if unknown. Thread-safe.
+  AgentCellPtr detach(std::string_view name);
   /// The second half: closes the mailbox of a detached agent and ends what it left, as
   /// `remove` does. Thread-safe.
   void retire(const AgentCellPtr& agent, std::vector<EnvelopePtr>& undelivered);

@@ -113,7 +113,8 @@ class RequestTracker:
     (request id -> MeshResult, in completion order, at most ``_retention``), ``_evicted``,
     ``_claims`` (request id -> wait_for waiters; a completion goes to the first one directly,
     so retention never evicts a result someone waits for), ``_collectors`` (collect_results
-    waiters), ``_hook_tasks`` (running async on_reminder hooks, kept alive here) and
+    waiters), ``_hook_tasks`` (running async on_reminder hooks, kept alive here until they
+    end or close() cancels them) and
     ``_closed`` (set by close(), as the mesh finishes closing; calls refuse earlier, once
     the mesh starts closing). ``_mesh`` and ``_retention`` are written once, at construction.
     """
@@ -259,12 +260,18 @@ class RequestTracker:
 
     def _run_hook(self, hook: Callable[..., Any], request: MeshRequest) -> None:
         """Calls ``on_reminder`` on the target's home loop; its failures are only logged."""
+        if self._closed:
+            return  # a reminder scheduled before the close
         try:
             result = hook(request, Context(self._mesh, request.target))
             if inspect.isawaitable(result):
                 task = asyncio.ensure_future(result)
                 with self._lock:
-                    self._hook_tasks.add(task)
+                    closed = self._closed
+                    if not closed:
+                        self._hook_tasks.add(task)
+                if closed:
+                    task.cancel()  # the close came while the hook was being called
                 task.add_done_callback(functools.partial(self._hook_done, request))
         except Exception:
             _log_hook_failure(request)
@@ -403,6 +410,13 @@ class RequestTracker:
                 duration_ms = (time.monotonic() - entry.started) * 1000.0
                 self._deliver(MeshResult(entry.request_id, entry.target, None, error, duration_ms))
             self._wake_collectors()
+            hooks, self._hook_tasks = self._hook_tasks, set()
+        # Async on_reminder hooks still running: nothing else ends those on a user's loop.
+        for task in hooks:
+            try:
+                task.get_loop().call_soon_threadsafe(task.cancel)
+            except RuntimeError:
+                pass  # its loop is closed, and the task with it
 
     # -- under the lock ----------------------------------------------------------------------
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from _support import Gate, Twin, TwinRunner
+from _support import SAFETY, Gate, Twin, TwinRunner, wait_until
 from serendip import Agent, AgentNotFound, Context, LocalMesh
 
 
@@ -105,6 +106,26 @@ def test_a_removed_agent_loses_its_subscriptions(mesh: LocalMesh) -> None:
     assert mesh.subscriptions("gone") == []
     assert mesh.publish_sync("news.today", 2) == 0
     assert again.heard == []
+
+
+def test_an_agent_being_removed_hears_no_more_publishes(mesh: LocalMesh, gate: Gate) -> None:
+    # A draining removal frees the name at once: sends to it fail from then on, and a
+    # publish must not reach it either while it finishes what it had.
+    class Slow(Listener):
+        async def on_message(self, message: Any, ctx: Context) -> Any:
+            await gate.wait()
+            await super().on_message(message, ctx)
+
+    slow = mesh.add_agent(Slow("slow", "news.*"))
+    assert mesh.publish_sync("news.today", 1) == 1
+    assert wait_until(lambda: gate.entered == 1)
+    with ThreadPoolExecutor(1) as pool:
+        removal = pool.submit(mesh.remove_agent, "slow")  # drains: waits for the gate
+        assert wait_until(lambda: "slow" not in mesh.agents)
+        assert mesh.publish_sync("news.today", 2) == 0
+        gate.open()
+        removal.result(timeout=SAFETY)
+    assert [message for _, message, _ in slow.heard] == [1]
 
 
 def test_publish_waits_for_a_full_subscriber_and_counts_only_who_got_it(

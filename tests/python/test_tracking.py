@@ -394,6 +394,29 @@ def test_an_agent_without_on_reminder_gets_no_reminders(twin: TwinRunner, gate: 
     twin.run(scenario)
 
 
+@pytest.mark.asyncio
+async def test_close_cancels_an_async_on_reminder_still_running(gate: Gate) -> None:
+    # The hook runs as a task of the target's home loop; on a user loop nothing else would
+    # ever end it, and on the background loop the close waited out its grace for it.
+    hook_started, hook_cancelled = asyncio.Event(), asyncio.Event()
+
+    class Slow(Worker):
+        async def on_reminder(self, request: MeshRequest, ctx: Context) -> None:
+            hook_started.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                hook_cancelled.set()
+                raise
+
+    mesh = LocalMesh("reminder-on-close")
+    mesh.add_agent(Slow("slow", gate))  # homed on this loop
+    await mesh.submit("slow", "block", reminder_interval=0.01)
+    await asyncio.wait_for(hook_started.wait(), SAFETY)
+    await mesh.aclose()
+    await asyncio.wait_for(hook_cancelled.wait(), SAFETY)
+
+
 def test_an_async_on_reminder_runs_and_a_failing_one_is_logged(
     mesh: LocalMesh, gate: Gate, caplog: pytest.LogCaptureFixture
 ) -> None:
