@@ -28,13 +28,12 @@ AgentCellPtr Mesh::detach(std::string_view name) {
 }
 
 AgentCellPtr Mesh::remove(std::string_view name, std::vector<EnvelopePtr>& undelivered) {
-  AgentCellPtr agent = router_.remove(name);
+  AgentCellPtr agent = detach(name);
   if (agent) retire(agent, undelivered);
   return agent;
 }
 
 void Mesh::retire(const AgentCellPtr& agent, std::vector<EnvelopePtr>& undelivered) {
-  topics_.unsubscribe_all(agent.get());
   undelivered = agent->mailbox().close();
   fail_requests(undelivered, Status::not_found, "the agent was removed before handling it");
   requests_.close_handled_by(agent.get(), Status::not_found,

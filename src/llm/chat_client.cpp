@@ -54,9 +54,7 @@ std::string http_error_text(CallState& s, const http::Response& r) {
   } catch (const ProviderError& e) {
     s.provider_type = e.type();
     text += ": " + e.message();
-  } catch (const ProtocolError&) {
-    if (!body.empty()) text += ": " + internal::excerpt(body);
-  } catch (const std::exception&) {  // a shape the error readers did not expect
+  } catch (const std::exception&) {  // not JSON, or a shape the error readers did not expect
     if (!body.empty()) text += ": " + internal::excerpt(body);
   }
   if (r.attempts > 1) text += " (after " + std::to_string(r.attempts) + " attempts)";
